@@ -1,22 +1,313 @@
-"""Downloads with pinned SHA-256, https only, retries with backoff, temp file then atomic rename."""
+"""Downloads with pinned SHA-256, https only, retries with backoff, resume, temp file then atomic rename."""
 from __future__ import annotations
 
+import hashlib
+import http.client
+import logging
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+from urllib.parse import urlsplit
 
 from ..errors import DataError
+
+log = logging.getLogger(__name__)
+
+# Plain http is refused everywhere; tests that serve files from a local http.server set this (or pass
+# ``allow_insecure_localhost=True``) so that http://127.0.0.1 and http://localhost are accepted, and nothing else.
+ALLOW_INSECURE_LOCALHOST = False
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+CHUNK = 1 << 16
+
+
+def _user_agent() -> str:
+    try:
+        from importlib.metadata import version
+
+        v = version("dgm")
+    except Exception:  # not installed (PYTHONPATH=src): the UA is informative only
+        v = "dev"
+    return f"dgm/{v} (https://github.com/; python-urllib)"
+
+
+USER_AGENT = _user_agent()
 
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A file to fetch: its name on disk, https mirrors tried in order, and its pinned sha256."""
+    """A file to fetch: its name on disk, https mirrors tried in order, its pinned sha256, and manual instructions."""
 
     name: str
     urls: tuple[str, ...]
     sha256: str
+    note: str = ""  # how to get the file by hand (shown when there is no URL or every mirror failed)
 
 
-def fetch(files: Sequence[RemoteFile], folder: Path) -> list[Path]:
-    """Download each file into ``folder`` (verified, atomic); returns their paths in order."""
-    raise DataError(f"downloading is not available yet; put {', '.join(f.name for f in files)} in {folder}")
+class _Retryable(Exception):
+    """A failed attempt worth repeating: connection error, 5xx, truncated body, or hash mismatch."""
+
+
+class _Fatal(Exception):
+    """A failed attempt not worth repeating on this mirror (e.g. 404): go to the next one."""
+
+
+def check_url(url: str, allow_insecure_localhost: bool | None = None) -> None:
+    """Raise DataError unless ``url`` is https (or http to 127.0.0.1/localhost when explicitly allowed)."""
+    allow = ALLOW_INSECURE_LOCALHOST if allow_insecure_localhost is None else allow_insecure_localhost
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and allow and parts.hostname in LOCAL_HOSTS:
+        return
+    raise DataError(f"refusing to download {url}: dgm downloads over https only (no http, no https->http redirects)")
+
+
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to URLs that pass ``check_url``, so a mirror cannot downgrade us to http."""
+
+    def __init__(self, allow_insecure_localhost: bool | None):
+        self.allow = allow_insecure_localhost
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        check_url(newurl, self.allow)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def backoff_delay(attempt: int, base: float, cap: float = 10.0) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (0-based): base * 2**attempt, at most ``cap``."""
+    return min(base * (2.0**attempt), cap)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _progress(total: int | None, initial: int, name: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=name, leave=False,
+                disable=not enabled or not sys.stderr.isatty())
+
+
+def _open(url: str, start: int, timeout: float, allow: bool | None):
+    """Open ``url`` asking for bytes from ``start`` on; returns (response, resumed: bool)."""
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if start > 0:
+        headers["Range"] = f"bytes={start}-"
+    opener = urllib.request.build_opener(_HttpsOnlyRedirects(allow))
+    try:
+        resp = opener.open(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        e.close()
+        if e.code == 416:  # our .part is already as long as the file (or longer): start over
+            raise _Retryable("HTTP 416 range not satisfiable") from None
+        if e.code >= 500 or e.code in (408, 425, 429):
+            raise _Retryable(f"HTTP {e.code}") from None
+        raise _Fatal(f"HTTP {e.code}") from None
+    resumed = start > 0 and resp.status == 206 and resp.headers.get("Content-Range", "").startswith(f"bytes {start}-")
+    return resp, resumed
+
+
+def _stream(url: str, part: Path, timeout: float, allow: bool | None, progress: bool) -> None:
+    """Download ``url`` into ``part``, resuming from its current length when the server honours Range."""
+    start = part.stat().st_size if part.exists() else 0
+    resp, resumed = _open(url, start, timeout, allow)
+    with resp:
+        if start and not resumed:
+            log.info("%s ignored the Range request; downloading from the start", url)
+            start = 0
+        length = resp.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        got = 0
+        try:
+            out = open(part, "ab" if start else "wb")
+        except OSError as e:  # a local problem (permissions, disk): retrying the network will not help
+            raise DataError(f"cannot write {part}: {e.strerror or e}") from None
+        with out, _progress(None if expected is None else start + expected, start, part.name, progress) as bar:
+            while True:
+                try:
+                    block = resp.read(CHUNK)
+                except http.client.IncompleteRead as e:  # chunked body cut short: keep what came, resume later
+                    _write(out, part, e.partial)
+                    out.flush()
+                    raise _Retryable(f"truncated body after {got + len(e.partial)} bytes") from None
+                if not block:
+                    break
+                _write(out, part, block)
+                got += len(block)
+                bar.update(len(block))
+            out.flush()
+            os.fsync(out.fileno())
+    if expected is not None and got < expected:
+        raise _Retryable(f"truncated body: {got} of {expected} bytes")
+
+
+def _write(out, part: Path, block: bytes) -> None:
+    try:
+        out.write(block)
+    except OSError as e:
+        raise DataError(f"cannot write {part}: {e.strerror or e} (disk full?)") from None
+
+
+def _try_mirror(f: RemoteFile, url: str, part: Path, dest: Path, opts: dict, failures: list[str],
+                bad_hashes: list[str]) -> bool:
+    """Attempt one mirror up to 1 + retries times; True once ``dest`` holds the verified file."""
+    retries = opts["retries"]
+    for attempt in range(retries + 1):
+        try:
+            _stream(url, part, opts["timeout"], opts["allow"], opts["progress"])
+            actual = sha256_of(part)
+            if actual == f.sha256:
+                os.replace(part, dest)  # atomic: the final name appears only once verified
+                return True
+            bad_hashes.append(actual)
+            part.unlink(missing_ok=True)  # a wrong hash cannot be resumed into a right one
+            raise _Retryable(f"sha256 mismatch, got {actual}")
+        except _Fatal as e:
+            failures.append(f"{url} ({e})")
+            return False
+        except (_Retryable, OSError, http.client.HTTPException) as e:
+            reason = str(e) or type(e).__name__
+            log.info("download %s attempt %d failed: %s", url, attempt + 1, reason)
+            if "416" in reason:
+                part.unlink(missing_ok=True)
+            if attempt == retries:
+                failures.append(f"{url} ({reason})")
+                return False
+            time.sleep(backoff_delay(attempt, opts["backoff"], opts["max_backoff"]))
+    return False
+
+
+def fetch_one(f: RemoteFile, folder: Path, *, retries: int = 3, timeout: float = 30.0, backoff: float = 1.0,
+              max_backoff: float = 10.0, allow_insecure_localhost: bool | None = None, progress: bool = True) -> Path:
+    """Download ``f`` into ``folder``: mirrors in order, retries with backoff, resume, sha256, atomic rename."""
+    dest = folder / f.name
+    if dest.is_file() and sha256_of(dest) == f.sha256:
+        return dest
+    if not f.urls:
+        how = f"; {f.note}" if f.note else ""
+        raise DataError(f"{f.name} cannot be downloaded automatically{how}; put it in {folder}")
+    for url in f.urls:  # refuse the whole file before any network traffic if one mirror is insecure
+        check_url(url, allow_insecure_localhost)
+    folder.mkdir(parents=True, exist_ok=True)
+    part = folder / (f.name + ".part")
+    opts = dict(retries=max(0, retries), timeout=timeout, backoff=backoff, max_backoff=max_backoff,
+                allow=allow_insecure_localhost, progress=progress)
+    failures: list[str] = []
+    bad_hashes: list[str] = []
+    # A .part left by an interrupted run (Ctrl-C) is resumed here and verified like any other download.
+    try:
+        for url in f.urls:
+            if _try_mirror(f, url, part, dest, opts, failures, bad_hashes):
+                return dest
+    except DataError:
+        part.unlink(missing_ok=True)
+        raise
+    part.unlink(missing_ok=True)  # every mirror failed: leave no partial file behind
+    got = bad_hashes[-1] if bad_hashes else "no complete download"
+    how = f"; {f.note}" if f.note else f"; or download it by hand into {folder}"
+    raise DataError(
+        f"could not download {f.name}: tried {'; '.join(failures)}; expected sha256 {f.sha256}, got {got}{how}"
+    )
+
+
+def fetch(files: Sequence[RemoteFile], folder: Path, **kwargs) -> list[Path]:
+    """Download each file into ``folder`` (verified, atomic); returns their paths in order.
+
+    kwargs: retries=3 (per mirror, after the first attempt), timeout=30 s, backoff=1 s (doubling, capped at
+    max_backoff=10 s), allow_insecure_localhost=None (module flag), progress=True (tqdm on a TTY only).
+    """
+    return [fetch_one(f, Path(folder), **kwargs) for f in files]
+
+
+# ---- safe extraction -------------------------------------------------------------------------------------------
+
+
+def _check_member(name: str, root: Path) -> str | None:
+    """Why archive member ``name`` may not be written under ``root`` (None when it is safe)."""
+    norm = name.replace("\\", "/")  # zip files from Windows may use backslashes; treat them as separators
+    if not norm or norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
+        return "is an absolute path"
+    if ".." in norm.split("/"):
+        return "contains '..'"
+    target = os.path.realpath(root / norm)  # realpath also follows symlinks already present under root
+    if os.path.commonpath([target, str(root)]) != str(root):
+        return "resolves outside the destination"
+    return None
+
+
+def _tar_members(archive: Path, root: Path):
+    import tarfile
+
+    try:
+        tf = tarfile.open(archive, "r:*")
+        members = tf.getmembers()  # reads the whole index: a truncated archive fails here, before any write
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise DataError(f"{archive} is truncated or not a valid tar archive ({e}); delete it and fetch it again") from None
+    for m in members:
+        if m.issym() or m.islnk():
+            reason = "is a symlink or hardlink"
+        elif not (m.isreg() or m.isdir()):
+            reason = "is a device, fifo or other special file"
+        else:
+            reason = _check_member(m.name, root)
+        if reason:
+            tf.close()
+            raise DataError(f"refusing to extract {archive}: member {m.name!r} {reason}; nothing was extracted")
+    return tf, members
+
+
+def _zip_members(archive: Path, root: Path):
+    import stat
+    import zipfile
+
+    try:
+        zf = zipfile.ZipFile(archive)
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise DataError(f"{archive} is truncated or not a valid zip archive ({e}); delete it and fetch it again") from None
+    for info in infos:
+        mode = info.external_attr >> 16
+        reason = "is a symlink" if stat.S_ISLNK(mode) else _check_member(info.filename, root)
+        if reason:
+            zf.close()
+            raise DataError(f"refusing to extract {archive}: member {info.filename!r} {reason}; nothing was extracted")
+    return zf, infos
+
+
+def safe_extract(archive: Path, dest: Path) -> list[Path]:
+    """Extract a tar(.gz/.bz2/.xz) or zip ``archive`` into ``dest`` after validating EVERY member first.
+
+    Refused (DataError, nothing written): absolute paths, '..' components, symlinks, hardlinks, devices, fifos,
+    and any member whose realpath leaves ``dest``. Returns the paths of the regular files extracted.
+    """
+    import tarfile
+    import zipfile
+
+    archive, dest = Path(archive), Path(dest)
+    root = Path(os.path.realpath(dest))
+    if zipfile.is_zipfile(archive):
+        zf, infos = _zip_members(archive, root)
+        with zf:
+            dest.mkdir(parents=True, exist_ok=True)
+            zf.extractall(root)
+        return [root / i.filename.replace("\\", "/") for i in infos if not i.is_dir()]
+    tf, members = _tar_members(archive, root)
+    with tf:
+        dest.mkdir(parents=True, exist_ok=True)
+        # Our checks are stricter than the "data" filter; the filter (Python >= 3.11.4) is a second line of defence.
+        if hasattr(tarfile, "data_filter"):
+            tf.extractall(root, members=members, filter="data")
+        else:  # pragma: no cover - old interpreters
+            tf.extractall(root, members=members)
+    return [root / m.name for m in members if m.isreg()]

@@ -1,0 +1,7 @@
+"""Generative models, created by name: ``dgm.models.create("vae", data.info, latent_dim=20)``."""
+from . import autoencoder, vae  # noqa: F401  (registers the models)
+from .base import Batch, GenerativeModel, HasELBO, HasLogProb, LatentModel, OptimizerGroup
+from .registry import build_config, create, models, register_model
+
+__all__ = ["Batch", "GenerativeModel", "HasELBO", "HasLogProb", "LatentModel", "OptimizerGroup",
+           "build_config", "create", "models", "register_model"]

@@ -1,0 +1,118 @@
+"""The model interface every dgm model implements, and the capabilities metrics and the CLI ask for.
+
+A model returns losses; the trainer owns optimisers, backward, clipping, precision, the NaN guard and
+checkpoints. Capabilities are protocols discovered with ``isinstance`` (never by class or name).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from ..data.dataset import DatasetInfo
+from ..data.transforms import input_transforms
+
+
+@dataclass
+class Batch:
+    """One training batch as the model wants it: x float (B, ...) after its input transform; y (B,) or None."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+    step: int = 0  # the trainer's global step, for schedules (e.g. the beta-VAE capacity C)
+
+
+@dataclass
+class OptimizerGroup:
+    """Parameters stepped by one optimiser plus overrides of the train config (lr, betas, optimizer...)."""
+
+    params: list[nn.Parameter]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+class GenerativeModel(nn.Module):
+    """Base class: subclasses define ``loss`` (or ``training_step``) and ``sample``.
+
+    Class attributes: ``Config`` (frozen dataclass), ``input_transform`` (a name in
+    ``dgm.data.input_transforms``), ``default_train`` (the paper's training settings).
+    """
+
+    Config: ClassVar[type]
+    input_transform: str = "unit"
+    default_train: ClassVar[dict[str, Any]] = {}
+    manual_optimization: ClassVar[bool] = False
+
+    def __init__(self, config: Any, info: DatasetInfo):
+        super().__init__()
+        self.config = config
+        self.info = info
+
+    # --- data -------------------------------------------------------------------------------
+    def prepare(self, x: torch.Tensor, generator: torch.Generator | None = None, train: bool = True) -> torch.Tensor:
+        """Stored samples (uint8 images or float points) -> the float tensor this model consumes."""
+        return input_transforms.get(self.input_transform)(x, generator, train)
+
+    # --- training ---------------------------------------------------------------------------
+    def loss(self, batch: Batch, group: str = "main") -> dict[str, torch.Tensor]:
+        """Losses for ``group``: key ``"loss"`` is minimised, the other scalar entries are logged."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Batch, ctx: "TrainingContext") -> dict[str, torch.Tensor]:
+        """Manual path (contrastive divergence, EM, unrolled GANs): call ctx.backward / ctx.step yourself."""
+        raise NotImplementedError
+
+    def optimizer_groups(self) -> dict[str, OptimizerGroup]:
+        """Name -> parameters (and setting overrides) of each optimiser; one group by default."""
+        return {"main": OptimizerGroup([p for p in self.parameters() if p.requires_grad])}
+
+    def update_schedule(self, step: int) -> list[str]:
+        """Groups that step at this global step, in order (e.g. n_critic D steps per G step)."""
+        return ["main"]
+
+    # --- generation -------------------------------------------------------------------------
+    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
+               **options) -> torch.Tensor:
+        """n samples: images float (n, C, H, W) in [0, 1], or points (n, D)."""
+        raise NotImplementedError
+
+    def extra_checkpoint_state(self) -> dict[str, Any]:
+        """JSON-able state beyond weights and buffers (rarely needed)."""
+        return {}
+
+
+class TrainingContext(Protocol):
+    """What the trainer lends a model that optimises by hand."""
+
+    def backward(self, loss: torch.Tensor) -> None: ...
+    def step(self, group: str) -> bool: ...
+    def zero_grad(self, group: str) -> None: ...
+
+
+@runtime_checkable
+class HasLogProb(Protocol):
+    """Exact log-likelihood of the discrete data: ``log_prob(x) -> (B,)`` in nats."""
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class HasELBO(Protocol):
+    """A lower bound on log p(x) of the discrete data: ``elbo(x, k=1) -> (B,)`` in nats (k>1: IWAE bound)."""
+
+    def elbo(self, x: torch.Tensor, k: int = 1) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class LatentModel(Protocol):
+    """Models with an encoder and a decoder: ``encode(x) -> (B, L)`` and ``decode(z) -> images``."""
+
+    latent_dim: int
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+def trainable(params: Iterable[nn.Parameter]) -> list[nn.Parameter]:
+    return [p for p in params if p.requires_grad]

@@ -1,0 +1,164 @@
+"""Trainer callbacks: progress bar, metrics log (JSONL + TensorBoard), sample grids, periodic checkpoints."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+log = logging.getLogger("dgm.train")
+
+
+class Callback:
+    def on_fit_start(self, trainer: "Trainer") -> None: ...
+    def on_step_end(self, trainer: "Trainer", logs: dict[str, torch.Tensor]) -> None: ...
+    def on_fit_end(self, trainer: "Trainer") -> None: ...
+
+
+class Throughput:
+    """Samples per second over a window of steps."""
+
+    def __init__(self):
+        self.t, self.n = time.perf_counter(), 0
+
+    def add(self, n: int) -> None:
+        self.n += n
+
+    def rate(self) -> float:
+        now = time.perf_counter()
+        r = self.n / max(now - self.t, 1e-9)
+        self.t, self.n = now, 0
+        return r
+
+
+class ProgressBar(Callback):
+    """tqdm bar with live loss terms and samples/s (refreshed every ``every`` steps)."""
+
+    def __init__(self, every: int = 25):
+        self.every, self.bar, self.speed = every, None, Throughput()
+
+    def on_fit_start(self, trainer):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=f"train {trainer.model_name}",
+                        unit="step", dynamic_ncols=True, file=sys.stderr, disable=None)
+        self.speed = Throughput()
+
+    def on_step_end(self, trainer, logs):
+        self.speed.add(trainer.config.batch_size)
+        if trainer.step % self.every == 0 or trainer.step == trainer.total_steps:
+            post = {k: f"{float(v):.4g}" for k, v in list(logs.items())[:4]}
+            post["samples/s"] = f"{self.speed.rate():.0f}"
+            self.bar.set_postfix(post, refresh=False)
+            self.bar.update(trainer.step - self.bar.n)
+
+    def on_fit_end(self, trainer):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class MetricsLogger(Callback):
+    """Every ``log_every`` steps: the mean of each logged value, samples/s and lr to metrics.jsonl (and
+    TensorBoard when installed). NaN values are written as they are, never filtered."""
+
+    def __init__(self, run_dir: Path, every: int):
+        self.path, self.every = run_dir / "metrics.jsonl", every
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count, self.speed, self.tb = 0, Throughput(), None
+
+    def on_fit_start(self, trainer):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(self.path.parent / "tensorboard"))
+        except Exception:  # tensorboard is an optional extra
+            self.tb = None
+        self.speed = Throughput()
+
+    def on_step_end(self, trainer, logs):
+        for k, v in logs.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.count += 1
+        self.speed.add(trainer.config.batch_size)
+        if trainer.step % self.every == 0 or trainer.step == trainer.total_steps:
+            self.flush(trainer)
+
+    def flush(self, trainer):
+        if not self.count:
+            return
+        record: dict[str, Any] = {"step": trainer.step, "epoch": trainer.epoch}
+        record.update({k: float(v) / self.count for k, v in self.sums.items()})
+        record["samples_per_s"] = round(self.speed.rate(), 1)
+        record["lr"] = {n: o.param_groups[0]["lr"] for n, o in trainer.optimizers.items()}
+        record["nonfinite_skipped"] = trainer.nonfinite_total
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for k, v in record.items():
+                if isinstance(v, float):
+                    self.tb.add_scalar(k, v, trainer.step)
+        self.sums, self.count = {}, 0
+
+    def on_fit_end(self, trainer):
+        self.flush(trainer)
+        if self.tb is not None:
+            self.tb.close()
+
+
+class SampleGrid(Callback):
+    """PNG grids of samples from a fixed seed: samples/step-N.png every ``every`` steps, and final.png."""
+
+    def __init__(self, run_dir: Path, every: int, n: int, seed: int = 1234):
+        self.dir, self.every, self.n, self.seed = run_dir / "samples", every, n, seed
+
+    def write(self, trainer, name: str) -> Path:
+        from ..viz.grids import save_samples
+
+        model = trainer.sampling_model
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            samples = model.sample(self.n, generator=torch.Generator().manual_seed(self.seed))
+        model.train(was_training)
+        return save_samples(samples, self.dir / name)
+
+    def on_step_end(self, trainer, logs):
+        if self.every and trainer.step % self.every == 0 and trainer.step < trainer.total_steps:
+            self.write(trainer, f"step-{trainer.step}.png")
+
+    def on_fit_end(self, trainer):
+        path = self.write(trainer, "final.png")
+        log.info("samples written to %s", path)
+
+
+class PeriodicCheckpoint(Callback):
+    """Commit a checkpoint every ``every`` steps and at the end of training."""
+
+    def __init__(self, every: int):
+        self.every = every
+
+    def on_step_end(self, trainer, logs):
+        if self.every and trainer.step % self.every == 0 and trainer.step < trainer.total_steps:
+            trainer.save_checkpoint()
+
+    def on_fit_end(self, trainer):
+        path = trainer.save_checkpoint()
+        log.info("checkpoint written to %s", path)
+
+
+def default_callbacks(trainer: "Trainer", progress: bool = True) -> list[Callback]:
+    cfg = trainer.config
+    cbs: list[Callback] = [ProgressBar()] if progress else []
+    if trainer.run_dir is not None:
+        cbs += [MetricsLogger(trainer.run_dir, cfg.log_every),
+                SampleGrid(trainer.run_dir, cfg.sample_every, cfg.num_samples),
+                PeriodicCheckpoint(cfg.checkpoint_every)]
+    return cbs

@@ -1,0 +1,286 @@
+"""Checkpoints: safetensors + JSON in a directory committed atomically, with a manifest written last.
+
+Layout of ``<run>/checkpoints/step-N/``: model.safetensors, [ema.safetensors], train_state.safetensors
+(optimizer and RNG tensors, flattened), train_state.json (scalars and optimizer hyper-parameters),
+config.json (model name and config, data info, versions, format_version) and manifest.json (sha256 and
+size of every file): a directory without a valid manifest does not exist. No pickle anywhere.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..errors import CheckpointError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LATEST = "latest.json"
+
+
+@dataclass
+class Checkpoint:
+    """Everything a checkpoint holds, loaded and verified."""
+
+    path: Path
+    config: dict[str, Any]
+    model: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor] | None = None
+    train_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    train_state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def step(self) -> int:
+        return int(self.train_state.get("step", 0))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _write_bytes(path, json.dumps(obj, indent=2, sort_keys=True).encode())
+
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def nonfinite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of floating-point tensors holding NaN or Inf."""
+    return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def write_checkpoint(checkpoints_dir: Path, step: int, config: dict[str, Any], model: dict[str, torch.Tensor],
+                     ema: dict[str, torch.Tensor] | None = None, train_tensors: dict[str, torch.Tensor] | None = None,
+                     train_state: dict[str, Any] | None = None, keep: int = 2) -> Path:
+    """Commit ``step-N/`` atomically (temp dir in the same folder, fsync, rename), update latest.json, prune.
+
+    Refuses non-finite weights. On any failure the previous checkpoints are untouched and the temp dir removed.
+    """
+    bad = nonfinite_tensors(model) + [f"ema.{k}" for k in nonfinite_tensors(ema or {})]
+    if bad:
+        raise CheckpointError(f"refusing to save step {step}: non-finite values in {', '.join(bad[:5])}")
+    checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    final = checkpoints_dir / f"step-{step}"
+    tmp = Path(tempfile.mkdtemp(prefix=f"step-{step}.tmp-", dir=checkpoints_dir))
+    try:
+        _save_tensors(tmp / "model.safetensors", model)
+        if ema is not None:
+            _save_tensors(tmp / "ema.safetensors", ema)
+        _save_tensors(tmp / "train_state.safetensors", train_tensors or {})
+        _write_json(tmp / "train_state.json", train_state or {"step": step})
+        _write_json(tmp / "config.json", {**config, "format_version": FORMAT_VERSION})
+        files = {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size} for p in sorted(tmp.iterdir())}
+        _write_json(tmp / MANIFEST, {"step": step, "files": files})
+        _fsync_dir(tmp)
+        if final.exists():  # re-saving the same step (e.g. a signal right after a periodic save)
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync_dir(checkpoints_dir)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise CheckpointError(f"no space left on {checkpoints_dir} while saving step {step}; "
+                                  "free some space (the previous checkpoint is intact)") from None
+        if isinstance(e, (OSError, RuntimeError, ValueError, TypeError)):
+            raise CheckpointError(f"could not save checkpoint step {step} to {final}: {e}; "
+                                  "the previous checkpoint is intact") from None
+        raise
+    _write_latest(checkpoints_dir, final.name)
+    prune(checkpoints_dir, keep)
+    return final
+
+
+def _write_latest(checkpoints_dir: Path, name: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=LATEST + ".tmp-", dir=checkpoints_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(json.dumps({"latest": name}).encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, checkpoints_dir / LATEST)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(checkpoints_dir)
+
+
+def committed(checkpoints_dir: Path) -> list[Path]:
+    """Committed checkpoint dirs (manifest present), oldest step first."""
+    if not checkpoints_dir.is_dir():
+        return []
+    found = []
+    for p in checkpoints_dir.iterdir():
+        if p.is_dir() and p.name.startswith("step-") and ".tmp-" not in p.name and (p / MANIFEST).is_file():
+            try:
+                found.append((int(p.name[5:]), p))
+            except ValueError:
+                continue
+    return [p for _, p in sorted(found)]
+
+
+def clean_stale(checkpoints_dir: Path) -> int:
+    """Delete temp leftovers of interrupted saves; returns how many were removed."""
+    if not checkpoints_dir.is_dir():
+        return 0
+    n = 0
+    for p in checkpoints_dir.iterdir():
+        if ".tmp-" in p.name:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def prune(checkpoints_dir: Path, keep: int) -> None:
+    """Keep the newest ``keep`` committed checkpoints (only ever called after a commit)."""
+    if keep <= 0:
+        return
+    for p in committed(checkpoints_dir)[:-keep]:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """A run dir, a checkpoints dir or a step dir -> the newest committed, verified step dir."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    if (p / MANIFEST).is_file() or (p / "config.json").is_file() and p.name.startswith("step-"):
+        return p
+    ckdir = p / "checkpoints" if (p / "checkpoints").is_dir() else p
+    candidates = committed(ckdir)
+    latest = ckdir / LATEST
+    if latest.is_file():
+        try:
+            name = json.loads(latest.read_text())["latest"]
+            if (ckdir / name / MANIFEST).is_file():
+                candidates = [c for c in candidates if c.name != name] + [ckdir / name]
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged pointer: fall back to the newest committed directory
+    if not candidates:
+        raise CheckpointError(f"no checkpoint in {p}; train first (`dgm train ... --out {p}`)")
+    return candidates[-1]
+
+
+def verify(step_dir: Path) -> dict[str, Any]:
+    """Check every file against the manifest (size, sha256); returns the manifest."""
+    mpath = step_dir / MANIFEST
+    if not mpath.is_file():
+        raise CheckpointError(f"checkpoint {step_dir} has no manifest.json: it was never committed (interrupted save?)")
+    try:
+        manifest = json.loads(mpath.read_text())
+        files = manifest["files"]
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"checkpoint {step_dir}: manifest.json is corrupt") from None
+    for name, meta in files.items():
+        f = step_dir / name
+        if not f.is_file():
+            raise CheckpointError(f"checkpoint {step_dir}: {name} missing")
+        if f.stat().st_size != meta["size"]:
+            raise CheckpointError(f"checkpoint {step_dir / name} is truncated or corrupt "
+                                  f"({f.stat().st_size} bytes, manifest says {meta['size']})")
+        digest = sha256_file(f)
+        if digest != meta["sha256"]:
+            raise CheckpointError(f"checkpoint {step_dir / name} does not match its manifest: "
+                                  f"sha256 {digest} != {meta['sha256']} (expected)")
+    return manifest
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({e})") from None
+
+
+def read_config(step_dir: Path) -> dict[str, Any]:
+    """config.json of a checkpoint, with its format version checked."""
+    cpath = step_dir / "config.json"
+    if not cpath.is_file():
+        raise CheckpointError(f"checkpoint {step_dir}: config.json missing")
+    try:
+        config = json.loads(cpath.read_text())
+    except ValueError:
+        raise CheckpointError(f"checkpoint {step_dir}: config.json is corrupt") from None
+    version = config.get("format_version", 0)
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"unsupported checkpoint format v{version} (this build reads <= {FORMAT_VERSION}); "
+                              "upgrade dgm")
+    return config
+
+
+def read_checkpoint(path: str | Path, with_train_state: bool = True) -> Checkpoint:
+    """Find, verify and load a checkpoint (run dir or step dir)."""
+    step_dir = find_checkpoint(path)
+    verify(step_dir)
+    config = read_config(step_dir)
+    ckpt = Checkpoint(step_dir, config, _load_tensors(step_dir / "model.safetensors"))
+    if (step_dir / "ema.safetensors").is_file():
+        ckpt.ema = _load_tensors(step_dir / "ema.safetensors")
+    if with_train_state:
+        ckpt.train_tensors = _load_tensors(step_dir / "train_state.safetensors")
+        try:
+            ckpt.train_state = json.loads((step_dir / "train_state.json").read_text())
+        except (OSError, ValueError):
+            raise CheckpointError(f"checkpoint {step_dir}: train_state.json missing or corrupt") from None
+    return ckpt
+
+
+def load_legacy_pt(path: str | Path, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """A tensors-only ``.pt`` state dict, loaded with ``weights_only=True`` (pickle code never runs).
+
+    ``trust_pickle=True`` (CLI ``--trust-pickle``) is the explicit, warned opt-in for full unpickling.
+    """
+    import pickle
+    import warnings
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path} needs unsafe (pickle) loading, refused: {str(e).splitlines()[0]}; "
+                              "if you trust its source, pass --trust-pickle") from None
+    except (OSError, RuntimeError, EOFError) as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint ({e})") from None
+    if trust_pickle:
+        warnings.warn(f"loaded {path} with full pickle: only do this for files you trust", stacklevel=2)
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} does not hold a flat dict of tensors")
+    return obj

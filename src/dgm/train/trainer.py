@@ -1,0 +1,222 @@
+"""One training loop for every model: steps or epochs, optimizer groups and update schedules, the NaN
+guard, EMA, callbacks (progress, logs, sample grids, checkpoints), signals and exact resume."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import platform
+import random
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..data.dataset import ImageDataset, iterate_batches
+from ..errors import CheckpointError, DivergenceError, Interrupted
+from ..models.base import Batch, GenerativeModel
+from ..config import to_dict
+from . import checkpoint as ckpt_io
+from .callbacks import Callback, default_callbacks
+from .config import TrainConfig
+from .ema import EMA
+from .optim import build_optimizers
+from .signals import StopRequest
+from .state import capture_rng, flatten_optimizer, restore_rng, unflatten_optimizer
+
+log = logging.getLogger("dgm.train")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, NumPy and Python's random (call before building the model)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+class Trainer:
+    """Trains ``model`` on ``data``; ``run_dir`` (optional) receives checkpoints, samples and logs."""
+
+    def __init__(self, model: GenerativeModel, data: ImageDataset, config: TrainConfig | None = None,
+                 run_dir: str | Path | None = None, model_name: str | None = None,
+                 callbacks: Iterable[Callback] | None = None, progress: bool = True, **overrides):
+        self.config = config or TrainConfig(**{**model.default_train, **overrides})
+        self.model, self.data = model, data
+        self.model_name = model_name or type(model).__name__.lower()
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.optimizers = build_optimizers(model, self.config)
+        self.ema = EMA(model, self.config.ema_decay) if self.config.ema_decay else None
+        self.data_generator = torch.Generator()
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.nonfinite_consecutive = self.nonfinite_total = 0
+        self.started_fresh = True
+        self.callbacks = list(callbacks) if callbacks is not None else default_callbacks(self, progress)
+        seed_everything(self.config.seed)
+        self.data_generator.manual_seed(self.config.seed + 1)
+
+    # --- sizes ------------------------------------------------------------------------------
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, len(self.data) // self.config.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        c = self.config
+        if c.steps is not None:
+            return c.steps
+        return (c.epochs or 1) * self.steps_per_epoch
+
+    @property
+    def sampling_model(self) -> GenerativeModel:
+        """The EMA weights when kept, else the trained model."""
+        return self.ema.model if self.ema is not None else self.model
+
+    # --- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        """Train up to ``total_steps``; returns the last logged values."""
+        if len(self.data) < self.config.batch_size:
+            from ..errors import DataError
+
+            raise DataError(f"dataset has {len(self.data)} samples < batch_size {self.config.batch_size}; "
+                            "lower --batch-size")
+        self.model.train()
+        batches = iterate_batches(self.data, self.config.batch_size, self.config.seed, self.epoch, self.batch_in_epoch)
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        logs: dict[str, Any] = {}
+        with StopRequest() as stop:
+            while self.step < self.total_steps:
+                epoch, b, x, y = next(batches)
+                batch = Batch(self.model.prepare(x, self.data_generator, True), y, self.step)
+                logs = self.train_step(batch)
+                self.step += 1
+                self.epoch, self.batch_in_epoch = epoch, b + 1
+                for cb in self.callbacks:
+                    cb.on_step_end(self, logs)
+                if stop.signum is not None:
+                    path = self.save_checkpoint()
+                    raise Interrupted(f"stopped by signal {stop.signum} at step {self.step}; "
+                                      f"checkpoint saved to {path}", stop.exit_code)
+        for cb in self.callbacks:
+            cb.on_fit_end(self)
+        return {k: float(v) for k, v in logs.items()}
+
+    def _autocast(self):
+        if self.config.precision == "bf16":
+            return torch.autocast("cpu" if not torch.cuda.is_available() else "cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One step of every group the model's schedule names; non-finite steps are skipped and counted."""
+        logs: dict[str, torch.Tensor] = {}
+        groups = self.model.update_schedule(self.step)
+        for group in groups:
+            self.model.zero_grad(set_to_none=True)
+            with self._autocast():
+                out = self.model.loss(batch, group)
+            prefix = f"{group}/" if len(self.optimizers) > 1 else ""
+            ok = self._check_finite(out, group)
+            if ok:
+                out["loss"].backward()
+                ok = self._clip_and_check(group)
+            if ok:
+                self.optimizers[group].step()
+            for k, v in out.items():
+                logs[prefix + k] = v.detach().float()
+        self.model.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return logs
+
+    def _check_finite(self, out: dict[str, torch.Tensor], group: str) -> bool:
+        values = torch.stack([v.detach().float().reshape(()) for v in out.values()])
+        if bool(torch.isfinite(values).all()):
+            self.nonfinite_consecutive = 0
+            return True
+        bad = [k for k, v in out.items() if not bool(torch.isfinite(v.detach()).all())]
+        self._skip(group, f"non-finite {', '.join(bad)}")
+        return False
+
+    def _clip_and_check(self, group: str) -> bool:
+        params = [p for g in self.optimizers[group].param_groups for p in g["params"] if p.grad is not None]
+        if not params:
+            return True
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if not bool(torch.isfinite(norm)):
+            self._skip(group, "non-finite gradients")
+            return False
+        if self.config.grad_clip is not None:
+            torch.nn.utils.clip_grads_with_norm_(params, self.config.grad_clip, norm)
+        return True
+
+    def _skip(self, group: str, what: str) -> None:
+        self.nonfinite_consecutive += 1
+        self.nonfinite_total += 1
+        log.warning("step %d: %s in group %r; step skipped (%d in a row, %d in all)",
+                    self.step, what, group, self.nonfinite_consecutive, self.nonfinite_total)
+        if self.nonfinite_consecutive >= self.config.max_nonfinite:
+            raise DivergenceError(f"training diverged: {what} in group {group!r} for {self.nonfinite_consecutive} "
+                                  f"steps in a row (step {self.step}); lower --lr or set train.grad_clip; the last "
+                                  "good checkpoint is intact")
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def checkpoint_config(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "model_config": to_dict(self.model.config),
+            "data": self.data.info.to_dict(),
+            "train": to_dict(self.config),
+            "versions": {"dgm": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        }
+
+    def save_checkpoint(self) -> Path:
+        """Commit a checkpoint of everything needed to resume exactly; returns its directory."""
+        if self.run_dir is None:
+            raise CheckpointError("this trainer has no run_dir to save checkpoints in")
+        tensors, meta = {}, {"optimizers": {}}
+        for name, opt in self.optimizers.items():
+            t, m = flatten_optimizer(name, opt)
+            tensors.update(t)
+            meta["optimizers"][name] = m
+        rng_t, rng_m = capture_rng(self.data_generator)
+        tensors.update(rng_t)
+        state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                 "nonfinite_total": self.nonfinite_total, "rng": rng_m, **meta}
+        return ckpt_io.write_checkpoint(
+            self.run_dir / "checkpoints", self.step, self.checkpoint_config(), self.model.state_dict(),
+            self.ema.state_dict() if self.ema else None, tensors, state, keep=self.config.keep_checkpoints)
+
+    def load_state(self, ckpt: ckpt_io.Checkpoint) -> None:
+        """Restore weights, EMA, optimizers, RNG and the position in the data from ``ckpt``."""
+        load_weights(self.model, ckpt.model, ckpt.path)
+        if self.ema is not None:
+            if ckpt.ema is None:
+                raise CheckpointError(f"{ckpt.path} has no EMA weights but ema_decay is set")
+            load_weights(self.ema.model, ckpt.ema, ckpt.path)
+        st = ckpt.train_state
+        for name, opt in self.optimizers.items():
+            if name not in st.get("optimizers", {}):
+                raise CheckpointError(f"{ckpt.path} has no state for optimizer group {name!r}")
+            opt_state = unflatten_optimizer(name, ckpt.train_tensors, st["optimizers"][name])
+            for saved, current in zip(opt_state["param_groups"], opt.param_groups):
+                for key in ("lr", "betas", "weight_decay"):  # changed training fields win (warned by the caller)
+                    if key in current:
+                        saved[key] = current[key]
+            opt.load_state_dict(opt_state)
+        restore_rng(self.data_generator, ckpt.train_tensors, st.get("rng", {}))
+        self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
+        self.nonfinite_total = st.get("nonfinite_total", 0)
+        self.started_fresh = False
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], where: Path | str) -> None:
+    """``load_state_dict(strict=True)`` after naming every missing, unexpected or mis-shaped tensor."""
+    own = model.state_dict()
+    problems = [f"missing {k}" for k in own if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in own]
+    problems += [f"{k}: shape {tuple(state[k].shape)} (checkpoint) != {tuple(v.shape)} (model)"
+                 for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if problems:
+        raise CheckpointError(f"checkpoint {where} does not fit the model: " + "; ".join(problems[:6]))
+    model.load_state_dict(state, strict=True)
