@@ -77,7 +77,12 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+    except SafetensorError as e:  # safetensors reports I/O errors as text: keep ENOSPC recognisable
+        if "os error 28" in str(e) or "No space left" in str(e):
+            raise OSError(errno.ENOSPC, f"No space left on device: {e}", str(path)) from None
+        raise
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
 
@@ -110,22 +115,41 @@ def write_checkpoint(checkpoints_dir: Path, step: int, config: dict[str, Any], m
         files = {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size} for p in sorted(tmp.iterdir())}
         _write_json(tmp / MANIFEST, {"step": step, "files": files})
         _fsync_dir(tmp)
-        if final.exists():  # re-saving the same step (e.g. a signal right after a periodic save)
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        if final.exists():  # re-saving the same step (e.g. a signal right after a periodic save):
+            old = Path(tempfile.mkdtemp(prefix=f"step-{step}.tmp-old-", dir=checkpoints_dir))
+            os.replace(final, old / final.name)  # move the committed copy aside, never delete it first
+            try:
+                os.replace(tmp, final)
+            except BaseException:
+                os.replace(old / final.name, final)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
         _fsync_dir(checkpoints_dir)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            raise CheckpointError(f"no space left on {checkpoints_dir} while saving step {step}; "
-                                  "free some space (the previous checkpoint is intact)") from None
-        if isinstance(e, (OSError, RuntimeError, ValueError, TypeError)):
-            raise CheckpointError(f"could not save checkpoint step {step} to {final}: {e}; "
-                                  "the previous checkpoint is intact") from None
-        raise
-    _write_latest(checkpoints_dir, final.name)
+        if not isinstance(e, Exception):  # KeyboardInterrupt (second SIGINT), SystemExit: stop at once
+            raise
+        raise _save_error(e, checkpoints_dir, step, final) from e
+    try:
+        _write_latest(checkpoints_dir, final.name)
+    except Exception as e:
+        raise _save_error(e, checkpoints_dir, step, final, committed=True) from e
     prune(checkpoints_dir, keep)
     return final
+
+
+def _save_error(e: Exception, checkpoints_dir: Path, step: int, final: Path, committed: bool = False) -> CheckpointError:
+    """A CheckpointError naming the step and the path (and the full disk, for ENOSPC)."""
+    if committed:
+        state = f"{final} was committed but {LATEST} still names the previous checkpoint"
+    else:
+        state = "the previous checkpoint is intact"
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return CheckpointError(f"no space left on {checkpoints_dir} while saving checkpoint step {step} to {final}; "
+                               f"free some space ({state})")
+    return CheckpointError(f"could not save checkpoint step {step} to {final}: {type(e).__name__}: {e}; {state}")
 
 
 def _write_latest(checkpoints_dir: Path, name: str) -> None:
@@ -205,20 +229,22 @@ def verify(step_dir: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {step_dir} has no manifest.json: it was never committed (interrupted save?)")
     try:
         manifest = json.loads(mpath.read_text())
-        files = manifest["files"]
-    except (ValueError, KeyError, TypeError):
+        files = {str(name): (int(meta["size"]), str(meta["sha256"])) for name, meta in manifest["files"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise CheckpointError(f"checkpoint {step_dir}: manifest.json is corrupt") from None
-    for name, meta in files.items():
+    for name, (size, sha256) in files.items():
         f = step_dir / name
+        if Path(name).name != name:
+            raise CheckpointError(f"checkpoint {step_dir}: manifest.json names a file outside it ({name!r})")
         if not f.is_file():
             raise CheckpointError(f"checkpoint {step_dir}: {name} missing")
-        if f.stat().st_size != meta["size"]:
+        if f.stat().st_size != size:
             raise CheckpointError(f"checkpoint {step_dir / name} is truncated or corrupt "
-                                  f"({f.stat().st_size} bytes, manifest says {meta['size']})")
+                                  f"({f.stat().st_size} bytes, manifest says {size})")
         digest = sha256_file(f)
-        if digest != meta["sha256"]:
+        if digest != sha256:
             raise CheckpointError(f"checkpoint {step_dir / name} does not match its manifest: "
-                                  f"sha256 {digest} != {meta['sha256']} (expected)")
+                                  f"sha256 {digest} != {sha256} (expected)")
     return manifest
 
 
@@ -238,7 +264,9 @@ def read_config(step_dir: Path) -> dict[str, Any]:
         config = json.loads(cpath.read_text())
     except ValueError:
         raise CheckpointError(f"checkpoint {step_dir}: config.json is corrupt") from None
-    version = config.get("format_version", 0)
+    version = config.get("format_version", 0) if isinstance(config, dict) else None
+    if not isinstance(version, int):
+        raise CheckpointError(f"checkpoint {step_dir}: config.json is corrupt (format_version {version!r})")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"unsupported checkpoint format v{version} (this build reads <= {FORMAT_VERSION}); "
                               "upgrade dgm")
@@ -248,7 +276,17 @@ def read_config(step_dir: Path) -> dict[str, Any]:
 def read_checkpoint(path: str | Path, with_train_state: bool = True) -> Checkpoint:
     """Find, verify and load a checkpoint (run dir or step dir)."""
     step_dir = find_checkpoint(path)
-    verify(step_dir)
+    listed = verify(step_dir)["files"]
+    needed = ["config.json", "model.safetensors"]
+    if (step_dir / "ema.safetensors").is_file():
+        needed.append("ema.safetensors")
+    if with_train_state:
+        needed += ["train_state.safetensors", "train_state.json"]
+    for name in needed:  # every file read must exist and be covered by the manifest's hashes
+        if not (step_dir / name).is_file():
+            raise CheckpointError(f"checkpoint {step_dir}: {name} missing")
+        if name not in listed:
+            raise CheckpointError(f"checkpoint {step_dir}: {name} is not listed in {MANIFEST} (tampered or corrupt)")
     config = read_config(step_dir)
     ckpt = Checkpoint(step_dir, config, _load_tensors(step_dir / "model.safetensors"))
     if (step_dir / "ema.safetensors").is_file():

@@ -122,6 +122,7 @@ class Trainer:
                 ok = self._clip_and_check(group)
             if ok:
                 self.optimizers[group].step()
+                self.nonfinite_consecutive = 0  # only a step actually taken ends a run of skips
             for k, v in out.items():
                 logs[prefix + k] = v.detach().float()
         self.model.zero_grad(set_to_none=True)
@@ -132,7 +133,6 @@ class Trainer:
     def _check_finite(self, out: dict[str, torch.Tensor], group: str) -> bool:
         values = torch.stack([v.detach().float().reshape(()) for v in out.values()])
         if bool(torch.isfinite(values).all()):
-            self.nonfinite_consecutive = 0
             return True
         bad = [k for k, v in out.items() if not bool(torch.isfinite(v.detach()).all())]
         self._skip(group, f"non-finite {', '.join(bad)}")
@@ -167,7 +167,7 @@ class Trainer:
             "model_config": to_dict(self.model.config),
             "data": self.data.info.to_dict(),
             "train": to_dict(self.config),
-            "versions": {"dgm": __version__, "torch": torch.__version__, "python": platform.python_version()},
+            "versions": {"dgm": __version__, "torch": str(torch.__version__), "python": platform.python_version()},
         }
 
     def save_checkpoint(self) -> Path:
@@ -189,15 +189,16 @@ class Trainer:
 
     def load_state(self, ckpt: ckpt_io.Checkpoint) -> None:
         """Restore weights, EMA, optimizers, RNG and the position in the data from ``ckpt``."""
-        load_weights(self.model, ckpt.model, ckpt.path)
-        if self.ema is not None:
-            if ckpt.ema is None:
-                raise CheckpointError(f"{ckpt.path} has no EMA weights but ema_decay is set")
-            load_weights(self.ema.model, ckpt.ema, ckpt.path)
         st = ckpt.train_state
-        for name, opt in self.optimizers.items():
+        if self.ema is not None and ckpt.ema is None:  # checked before anything is loaded
+            raise CheckpointError(f"{ckpt.path} has no EMA weights but ema_decay is set")
+        for name in self.optimizers:
             if name not in st.get("optimizers", {}):
                 raise CheckpointError(f"{ckpt.path} has no state for optimizer group {name!r}")
+        load_weights(self.model, ckpt.model, ckpt.path)
+        if self.ema is not None:
+            load_weights(self.ema.model, ckpt.ema, ckpt.path)
+        for name, opt in self.optimizers.items():
             opt_state = unflatten_optimizer(name, ckpt.train_tensors, st["optimizers"][name])
             for saved, current in zip(opt_state["param_groups"], opt.param_groups):
                 for key in ("lr", "betas", "weight_decay"):  # changed training fields win (warned by the caller)

@@ -1,0 +1,1 @@
+"""The ``dgm`` command."""

@@ -1,0 +1,43 @@
+"""Argument helpers shared by subcommands."""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import ConfigError
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return v
+
+
+def add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where dataset files live (<DIR>/<dataset>/<files>); default $DGM_DATA_DIR or ~/.cache/dgm/data")
+
+
+def split_sections(assignments: dict, sections: tuple[str, ...]) -> dict[str, dict]:
+    """{"model.latent_dim": 3, "train.lr": 0.1} -> {"model": {"latent_dim": 3}, "train": {"lr": 0.1}}."""
+    out: dict[str, dict] = {s: {} for s in sections}
+    for key, value in assignments.items():
+        head, _, rest = key.partition(".")
+        if head not in sections or not rest:
+            raise ConfigError(f"--set key {key!r} should start with one of {', '.join(s + '.' for s in sections)} "
+                              f"(e.g. model.latent_dim=32, train.lr=3e-4)")
+        out[head][rest] = value
+    return out

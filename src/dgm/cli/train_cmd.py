@@ -1,0 +1,145 @@
+"""``dgm train MODEL``: train a registered model on a dataset, or resume a run exactly."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import from_dict, load_yaml, parse_assignment, to_dict
+from ..data import load as load_data
+from ..errors import ConfigError
+from ..models.registry import build_config, create, models
+from ..runs import new_run_dir, write_run_config
+from ..train import TrainConfig, Trainer, read_checkpoint, seed_everything
+from ..train.checkpoint import clean_stale
+from .common import add_data_dir, positive_float, positive_int, split_sections
+
+log = logging.getLogger("dgm")
+DEFAULT_DATA = "mnist-10k"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model", description="Train MODEL (see `dgm list models`) on a dataset.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", help="registered model name, e.g. vae, iwae, beta-vae, ae")
+    p.add_argument("--data", help=f"dataset name or folder:PATH (default {DEFAULT_DATA}, bundled and offline)")
+    add_data_dir(p)
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML with sections model:, train:, data:")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. model.latent_dim=20 or train.grad_clip=1 (repeatable)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=positive_int, help="optimisation steps in total")
+    length.add_argument("--epochs", type=positive_int, help="passes over the training set")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=positive_float, help="learning rate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<data>-<time>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run exactly from its last checkpoint")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Explicit user values (YAML, then --set, then flags) for the model, train and data sections."""
+    sections = {"model": {}, "train": {}, "data": {}}
+    if args.config:
+        y = load_yaml(args.config)
+        unknown = set(y) - set(sections)
+        if unknown:
+            raise ConfigError(f"config file {args.config}: unknown section(s) {sorted(unknown)}; use model, train, data")
+        for s in sections:
+            sections[s].update(y.get(s) or {})
+    sets = dict(parse_assignment(a) for a in args.set)
+    for s, vals in split_sections(sets, tuple(sections)).items():
+        sections[s].update(vals)
+    flags = {"steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+             "seed": args.seed}
+    sections["train"].update({k: v for k, v in flags.items() if v is not None})
+    if args.steps is not None:
+        sections["train"]["epochs"] = None
+    if args.epochs is not None:
+        sections["train"]["steps"] = None
+    if args.data:
+        sections["data"]["name"] = args.data
+    return sections["model"], sections["train"], sections["data"]
+
+
+def check_unchanged(kind: str, saved: dict[str, Any], requested: dict[str, Any]) -> None:
+    """Every explicitly requested architecture field must equal the checkpoint's (before loading anything)."""
+    diffs = [f"{k} {saved.get(k)!r} (checkpoint) != {v!r} (requested)" for k, v in requested.items()
+             if _norm(saved.get(k)) != _norm(v)]
+    if diffs:
+        raise ConfigError(f"config mismatch: {'; '.join(diffs)}; start a new run (--out) to change the {kind}")
+
+
+def _norm(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    name = args.model
+    entry = models.get(name)
+    model_vals, train_vals, data_vals = requested_values(args)
+    unknown = set(data_vals) - {"name"}
+    if unknown:
+        raise ConfigError(f"unknown data key(s) {sorted(unknown)}; valid: name")
+    ckpt = None
+    if args.resume:
+        ckpt = read_checkpoint(args.resume)
+        saved = ckpt.config
+        if saved.get("model") != name:
+            raise ConfigError(f"config mismatch: model {saved.get('model')!r} (checkpoint) != {name!r} (requested)")
+        requested_model = to_dict(build_config(name, {**saved["model_config"], **model_vals}))
+        check_unchanged("model", saved["model_config"], {k: requested_model[k] for k in model_vals})
+        model_cfg = build_config(name, saved["model_config"])
+        data_name = saved["data"]["name"]
+        if data_vals.get("name", data_name) != data_name:
+            raise ConfigError(f"config mismatch: data {data_name!r} (checkpoint) != {data_vals['name']!r} (requested)")
+        train_cfg = from_dict(TrainConfig, {**saved["train"], **train_vals})
+        changed = {k: (saved["train"].get(k), v) for k, v in to_dict(train_cfg).items()
+                   if _norm(saved["train"].get(k)) != _norm(v)}
+        if changed:
+            log.warning("resuming with changed training settings: %s",
+                        ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()))
+        run_dir = Path(args.out) if args.out else Path(args.resume)
+    else:
+        model_cfg = build_config(name, model_vals)
+        data_name = data_vals.get("name", DEFAULT_DATA)
+        train_cfg = from_dict(TrainConfig, {**entry.train, **train_vals})
+        run_dir = Path(args.out) if args.out else new_run_dir(name, data_name)
+        changed = {}
+
+    data = load_data(data_name, split="train", data_dir=args.data_dir)
+    seed_everything(train_cfg.seed)
+    model = create(name, data.info, config=model_cfg)
+    if ckpt is None and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or another --out")
+    clean_stale(run_dir / "checkpoints")
+    trainer = Trainer(model, data, train_cfg, run_dir=run_dir, model_name=name, progress=not args.no_progress)
+    if ckpt is not None:
+        trainer.load_state(ckpt)
+        log.info("resumed %s at step %d", ckpt.path, trainer.step)
+    resolved = {**trainer.checkpoint_config(), "data_dir": str(args.data_dir) if args.data_dir else None}
+    if changed:
+        resolved["resumed_with_changes"] = {k: list(map(_plain, v)) for k, v in changed.items()}
+    write_run_config(run_dir, resolved)
+    if trainer.step >= trainer.total_steps:
+        log.info("nothing to do: the run is already at step %d of %d", trainer.step, trainer.total_steps)
+        return 0
+    final = trainer.fit()
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
+    print(f"trained {name} on {data_name} for {trainer.step} steps ({summary})")
+    print(f"run: {run_dir}  samples: {run_dir / 'samples' / 'final.png'}")
+    return 0
+
+
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+

@@ -1,0 +1,56 @@
+"""``dgm viz RUN_DIR interpolate|traverse|manifold --out FILE.png``: pictures of a latent model."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ..data import load as load_data
+from ..errors import ConfigError
+from ..models.base import LatentModel
+from ..runs import load_run
+from ..viz.grids import save_grid
+from ..viz.latent import interpolate, manifold, traverse
+from .common import add_data_dir, positive_float, positive_int
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("viz", help="latent interpolations, traversals and the 2-D manifold of a run",
+                       description="interpolate: between encodings of test images (rows = pairs); traverse: "
+                       "each latent dim of one test image from -span to span (rows = dims); manifold: the decoded "
+                       "grid of a 2-D latent space.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir")
+    p.add_argument("kind", choices=("interpolate", "traverse", "manifold"))
+    p.add_argument("--out", required=True, help="FILE.png")
+    p.add_argument("--rows", type=positive_int, default=8, help="pairs (interpolate) or latent dims (traverse)")
+    p.add_argument("--steps", type=positive_int, default=10, help="images per row")
+    p.add_argument("--span", type=positive_float, default=3.0, help="traversal range in prior std units")
+    p.add_argument("--spherical", action="store_true", help="slerp instead of linear interpolation")
+    p.add_argument("--seed", type=int, default=0)
+    add_data_dir(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model, ckpt = load_run(args.run_dir)
+    if not isinstance(model, LatentModel):
+        raise ConfigError(f"{ckpt.config['model']} has no latent space (encode/decode) to draw")
+    if args.kind == "manifold":
+        images = manifold(model, n=args.steps)
+        nrow = args.steps
+    else:
+        data = load_data(ckpt.config["data"]["name"], split="test", data_dir=args.data_dir)
+        g = torch.Generator().manual_seed(args.seed)
+        idx = torch.randperm(len(data), generator=g)[: 2 * args.rows]
+        with torch.no_grad():
+            z = model.encode(model.prepare(data.data[idx], g, train=False))
+        if args.kind == "interpolate":
+            images = interpolate(model, z[: args.rows], z[args.rows : 2 * args.rows], args.steps, args.spherical)
+        else:
+            dims = list(range(min(args.rows, model.latent_dim)))
+            images = traverse(model, z[0], dims, args.span, args.steps)
+        nrow = args.steps
+    save_grid(images, Path(args.out), nrow=nrow)
+    print(f"wrote {args.kind} grid to {args.out}")
+    return 0

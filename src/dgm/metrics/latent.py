@@ -1,0 +1,22 @@
+"""Latent-space statistics: active units (Burda et al. 2016)."""
+from __future__ import annotations
+
+import torch
+
+from ..data.dataset import ImageDataset
+from ..models.base import LatentModel
+
+
+@torch.no_grad()
+def latent_means(model: LatentModel, data: ImageDataset, batch_size: int = 500, seed: int = 0) -> torch.Tensor:
+    """Posterior means E_q[z|x] of every sample: (N, L)."""
+    g = torch.Generator().manual_seed(seed)
+    parts = [model.encode(model.prepare(data.data[i : i + batch_size], g, train=False))
+             for i in range(0, len(data), batch_size)]
+    return torch.cat(parts)
+
+
+def active_units(means: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
+    """A unit u is active if Cov_x(E_q[u|x]) > threshold; means: (N, L) -> (count, per-unit variances (L,))."""
+    var = means.double().var(0, unbiased=True)
+    return int((var > threshold).sum()), var.float()

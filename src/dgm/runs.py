@@ -1,0 +1,65 @@
+"""Run directories: naming, the resolved config file, and rebuilding a trained model from a checkpoint."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from .data.dataset import DatasetInfo
+from .errors import CheckpointError
+from .models.base import GenerativeModel
+from .models.registry import build_config, create
+from .train.checkpoint import Checkpoint, nonfinite_tensors, read_checkpoint
+from .train.trainer import load_weights
+
+
+def new_run_dir(model: str, data: str, root: str | Path = "runs") -> Path:
+    """``runs/<model>-<dataset>-<YYYYmmdd-HHMMSS>`` (a suffix is added if it exists)."""
+    safe = data.replace("folder:", "folder-").replace("/", "_").strip("_")
+    base = Path(root) / f"{model}-{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+def write_run_config(run_dir: Path, config: dict[str, Any]) -> Path:
+    """Write the resolved config (model, data, train, versions) as config.yaml."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def model_from_checkpoint(ckpt: Checkpoint, ema: bool = True) -> GenerativeModel:
+    """Rebuild the model a checkpoint describes and load its (EMA, if present) weights; eval mode."""
+    cfg = ckpt.config
+    try:
+        name, info = cfg["model"], DatasetInfo.from_dict(cfg["data"])
+        model = create(name, info, config=build_config(name, cfg["model_config"]))
+    except KeyError as e:
+        raise CheckpointError(f"checkpoint {ckpt.path}: config.json lacks {e}") from None
+    weights = ckpt.ema if (ema and ckpt.ema is not None) else ckpt.model
+    bad = nonfinite_tensors(weights)
+    if bad:
+        raise CheckpointError(f"checkpoint {ckpt.path} holds non-finite weights in {', '.join(bad[:5])}; "
+                              "use an earlier checkpoint")
+    load_weights(model, weights, ckpt.path)
+    return model.eval()
+
+
+def load_run(path: str | Path, ema: bool = True) -> tuple[GenerativeModel, Checkpoint]:
+    """A run dir (or checkpoint dir) -> (trained model in eval mode, its checkpoint)."""
+    ckpt = read_checkpoint(path, with_train_state=False)
+    return model_from_checkpoint(ckpt, ema), ckpt
+
+
+@torch.no_grad()
+def sample_images(model: GenerativeModel, n: int, seed: int = 0, batch: int = 500, **options) -> torch.Tensor:
+    """n samples in batches from a seeded generator (images in [0, 1] or points)."""
+    g = torch.Generator().manual_seed(seed)
+    parts = [model.sample(min(batch, n - i), generator=g, **options) for i in range(0, n, batch)]
+    return torch.cat(parts)
