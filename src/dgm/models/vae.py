@@ -77,12 +77,12 @@ class VAE(GenerativeModel):
         z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
         rec = self.head.log_prob(self.net.decoder(z), x)
         kl = gaussian_kl(mu, logvar)
-        if cfg.capacity > 0:
+        if cfg.capacity > 0:  # Burgess et al.: gamma * |KL - C| on the batch-mean KL
             c = cfg.capacity * min(1.0, batch.step / cfg.capacity_steps)
-            objective = -rec + cfg.capacity_gamma * (kl - c).abs()
+            objective = -rec.mean() + cfg.capacity_gamma * (kl.mean() - c).abs()
         else:
-            objective = -rec + cfg.beta * kl
-        return {"loss": objective.mean(), "recon": -rec.mean().detach(), "kl": kl.mean().detach(),
+            objective = (-rec + cfg.beta * kl).mean()
+        return {"loss": objective, "recon": -rec.mean().detach(), "kl": kl.mean().detach(),
                 "elbo": (rec - kl).mean().detach()}
 
     def elbo(self, x: torch.Tensor, k: int = 1, generator: torch.Generator | None = None,

@@ -1,0 +1,37 @@
+"""Shared fixtures: the real-data directory (skip when absent) and small, fast defaults."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def real_data_dir() -> Path | None:
+    """$DGM_DATA_DIR, else ../shared/data beside the repository, else None."""
+    env = os.environ.get("DGM_DATA_DIR")
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    d = real_data_dir()
+    if d is None:
+        pytest.skip("no real data directory (set DGM_DATA_DIR or provide ../shared/data)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def mnist_small():
+    """512 bundled MNIST images (offline)."""
+    import dgm.data
+
+    return dgm.data.load("mnist-10k").subset(slice(0, 512))
