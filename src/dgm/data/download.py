@@ -1,4 +1,10 @@
-"""Downloads with pinned SHA-256, https only, retries with backoff, resume, temp file then atomic rename."""
+"""Downloads with pinned SHA-256, https only, retries with backoff, resume, temp file then atomic rename;
+and ``safe_extract`` for tar/zip archives, which validates every member before writing anything.
+
+A download streams into ``<folder>/<name>.part`` (resumed with an HTTP Range request after a cut connection or an
+interrupted run), is verified against the pinned sha256, then ``os.replace``d to its final name, so the final
+name only ever holds a verified file. After the last failure the ``.part`` is deleted.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +38,7 @@ def _user_agent() -> str:
         v = version("dgm")
     except Exception:  # not installed (PYTHONPATH=src): the UA is informative only
         v = "dev"
-    return f"dgm/{v} (https://github.com/; python-urllib)"
+    return f"dgm/{v} Python-urllib/{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 USER_AGENT = _user_agent()
@@ -50,6 +56,10 @@ class RemoteFile:
 
 class _Retryable(Exception):
     """A failed attempt worth repeating: connection error, 5xx, truncated body, or hash mismatch."""
+
+
+class _RestartPart(_Retryable):
+    """The partial file cannot be resumed (416, or a range we did not ask for): retry from byte 0."""
 
 
 class _Fatal(Exception):
@@ -110,12 +120,16 @@ def _open(url: str, start: int, timeout: float, allow: bool | None):
     except urllib.error.HTTPError as e:
         e.close()
         if e.code == 416:  # our .part is already as long as the file (or longer): start over
-            raise _Retryable("HTTP 416 range not satisfiable") from None
+            raise _RestartPart("HTTP 416 range not satisfiable") from None
         if e.code >= 500 or e.code in (408, 425, 429):
             raise _Retryable(f"HTTP {e.code}") from None
         raise _Fatal(f"HTTP {e.code}") from None
-    resumed = start > 0 and resp.status == 206 and resp.headers.get("Content-Range", "").startswith(f"bytes {start}-")
-    return resp, resumed
+    if start > 0 and resp.status == 206:
+        if not resp.headers.get("Content-Range", "").startswith(f"bytes {start}-"):
+            resp.close()
+            raise _RestartPart(f"server answered a different range ({resp.headers.get('Content-Range')})")
+        return resp, True
+    return resp, False
 
 
 def _stream(url: str, part: Path, timeout: float, allow: bool | None, progress: bool) -> None:
@@ -179,7 +193,7 @@ def _try_mirror(f: RemoteFile, url: str, part: Path, dest: Path, opts: dict, fai
         except (_Retryable, OSError, http.client.HTTPException) as e:
             reason = str(e) or type(e).__name__
             log.info("download %s attempt %d failed: %s", url, attempt + 1, reason)
-            if "416" in reason:
+            if isinstance(e, _RestartPart):
                 part.unlink(missing_ok=True)
             if attempt == retries:
                 failures.append(f"{url} ({reason})")
@@ -215,19 +229,23 @@ def fetch_one(f: RemoteFile, folder: Path, *, retries: int = 3, timeout: float =
         raise
     part.unlink(missing_ok=True)  # every mirror failed: leave no partial file behind
     got = bad_hashes[-1] if bad_hashes else "no complete download"
-    how = f"; {f.note}" if f.note else f"; or download it by hand into {folder}"
+    how = f"; or {f.note}, into {folder}" if f.note else f"; or download it by hand into {folder}"
     raise DataError(
         f"could not download {f.name}: tried {'; '.join(failures)}; expected sha256 {f.sha256}, got {got}{how}"
     )
 
 
-def fetch(files: Sequence[RemoteFile], folder: Path, **kwargs) -> list[Path]:
+def fetch(files: Sequence[RemoteFile], folder: Path, *, retries: int = 3, timeout: float = 30.0, backoff: float = 1.0,
+          max_backoff: float = 10.0, allow_insecure_localhost: bool | None = None, progress: bool = True) -> list[Path]:
     """Download each file into ``folder`` (verified, atomic); returns their paths in order.
 
-    kwargs: retries=3 (per mirror, after the first attempt), timeout=30 s, backoff=1 s (doubling, capped at
-    max_backoff=10 s), allow_insecure_localhost=None (module flag), progress=True (tqdm on a TTY only).
+    retries: extra attempts per mirror after the first; backoff: first delay in seconds, doubled per attempt and
+    capped at max_backoff; timeout: per socket operation; allow_insecure_localhost: None = module flag
+    ALLOW_INSECURE_LOCALHOST; progress: a tqdm bar on a TTY.
     """
-    return [fetch_one(f, Path(folder), **kwargs) for f in files]
+    kw = dict(retries=retries, timeout=timeout, backoff=backoff, max_backoff=max_backoff,
+              allow_insecure_localhost=allow_insecure_localhost, progress=progress)
+    return [fetch_one(f, Path(folder), **kw) for f in files]
 
 
 # ---- safe extraction -------------------------------------------------------------------------------------------
@@ -253,7 +271,7 @@ def _tar_members(archive: Path, root: Path):
         tf = tarfile.open(archive, "r:*")
         members = tf.getmembers()  # reads the whole index: a truncated archive fails here, before any write
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise DataError(f"{archive} is truncated or not a valid tar archive ({e}); delete it and fetch it again") from None
+        raise DataError(f"{archive} is truncated or not a tar archive ({e}); delete it and fetch it again") from None
     for m in members:
         if m.issym() or m.islnk():
             reason = "is a symlink or hardlink"
@@ -275,7 +293,7 @@ def _zip_members(archive: Path, root: Path):
         zf = zipfile.ZipFile(archive)
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise DataError(f"{archive} is truncated or not a valid zip archive ({e}); delete it and fetch it again") from None
+        raise DataError(f"{archive} is truncated or not a zip archive ({e}); delete it and fetch it again") from None
     for info in infos:
         mode = info.external_attr >> 16
         reason = "is a symlink" if stat.S_ISLNK(mode) else _check_member(info.filename, root)
