@@ -121,7 +121,8 @@ def write_checkpoint(checkpoints_dir: Path, step: int, config: dict[str, Any], m
             try:
                 os.replace(tmp, final)
             except BaseException:
-                os.replace(old / final.name, final)
+                os.replace(old / final.name, final)  # put it back
+                old.rmdir()
                 raise
             shutil.rmtree(old, ignore_errors=True)
         else:
@@ -197,7 +198,18 @@ def prune(checkpoints_dir: Path, keep: int) -> None:
     if keep <= 0:
         return
     for p in committed(checkpoints_dir)[:-keep]:
-        shutil.rmtree(p, ignore_errors=True)
+        _remove_dir(p)
+
+
+def _remove_dir(path: Path) -> None:
+    """Rename to a ``.tmp-`` name first (atomic), then delete: a crash mid-way never leaves a half-deleted
+    directory that still looks like a checkpoint (clean_stale removes the rest)."""
+    try:
+        doomed = path.with_name(f"{path.name}.tmp-del-{os.getpid()}-{os.urandom(4).hex()}")
+        os.replace(path, doomed)
+    except OSError:
+        doomed = path
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def find_checkpoint(path: str | Path) -> Path:
