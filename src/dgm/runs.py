@@ -57,6 +57,21 @@ def load_run(path: str | Path, ema: bool = True) -> tuple[GenerativeModel, Check
     return model_from_checkpoint(ckpt, ema), ckpt
 
 
+def load_data(name: str, split: str, data_dir: str | Path | None, options: dict[str, Any] | None = None):
+    """Load a dataset split with the run's data options (``size``: pad/resize every image once)."""
+    from .data import load
+    from .data.transforms import resize_dataset
+
+    ds = load(name, split=split, data_dir=data_dir)
+    size = (options or {}).get("size")
+    return resize_dataset(ds, int(size)) if size else ds
+
+
+def load_run_data(ckpt: Checkpoint, split: str = "test", data_dir: str | Path | None = None):
+    """The split of the dataset a checkpoint was trained on, prepared the same way."""
+    return load_data(ckpt.config["data"]["name"], split, data_dir, ckpt.config.get("data_options"))
+
+
 @torch.no_grad()
 def sample_images(model: GenerativeModel, n: int, seed: int = 0, batch: int = 500, **options) -> torch.Tensor:
     """n samples in batches from a seeded generator (images in [0, 1] or points)."""

@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 
 
-from ..data import load as load_data
 from ..errors import ConfigError
 from ..metrics import active_units, latent_means, negative_log_likelihood
 from ..models.base import HasELBO, HasLogProb, LatentModel
-from ..runs import load_run
+from ..runs import load_run, load_run_data
 from .common import add_data_dir, positive_int
 
 METRICS = ("nll", "elbo", "iwae", "au")
@@ -55,7 +54,7 @@ def choose_metrics(text: str, model) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     model, ckpt = load_run(args.run_dir)
     info = ckpt.config["data"]
-    data = load_data(info["name"], split=args.split, data_dir=args.data_dir)
+    data = load_run_data(ckpt, args.split, args.data_dir)
     if args.n:
         data = data.subset(slice(0, args.n))
     record = {"run": str(args.run_dir), "checkpoint": str(ckpt.path), "step": int(ckpt.path.name.split("-")[-1]) if ckpt.path.name.startswith("step-") else None,

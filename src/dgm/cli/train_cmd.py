@@ -9,10 +9,9 @@ from typing import Any
 import torch
 
 from ..config import from_dict, load_yaml, parse_assignment, to_dict
-from ..data import load as load_data
 from ..errors import ConfigError
 from ..models.registry import build_config, create, models
-from ..runs import new_run_dir, write_run_config
+from ..runs import load_data, new_run_dir, write_run_config
 from ..train import TrainConfig, Trainer, read_checkpoint, seed_everything
 from ..train.checkpoint import clean_stale
 from .common import add_data_dir, positive_float, positive_int, split_sections
@@ -86,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
     name = args.model
     entry = models.get(name)
     model_vals, train_vals, data_vals = requested_values(args)
-    unknown = set(data_vals) - {"name"}
+    unknown = set(data_vals) - {"name", "size"}
     if unknown:
-        raise ConfigError(f"unknown data key(s) {sorted(unknown)}; valid: name")
+        raise ConfigError(f"unknown data key(s) {sorted(unknown)}; valid: name, size (pad/resize images to size x size)")
+    data_options = {k: int(v) for k, v in data_vals.items() if k == "size"}
     ckpt = None
     if args.resume:
         ckpt = read_checkpoint(args.resume)
@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         data_name = saved["data"]["name"]
         if data_vals.get("name", data_name) != data_name:
             raise ConfigError(f"config mismatch: data {data_name!r} (checkpoint) != {data_vals['name']!r} (requested)")
+        check_unchanged("data", saved.get("data_options", {}), data_options)
+        data_options = saved.get("data_options", {})
         train_cfg = from_dict(TrainConfig, {**saved["train"], **train_vals})
         changed = {k: (saved["train"].get(k), v) for k, v in to_dict(train_cfg).items()
                    if _norm(saved["train"].get(k)) != _norm(v)}
@@ -115,13 +117,14 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.out) if args.out else new_run_dir(name, data_name)
         changed = {}
 
-    data = load_data(data_name, split="train", data_dir=args.data_dir)
+    data = load_data(data_name, "train", args.data_dir, data_options)
     seed_everything(train_cfg.seed)
     model = create(name, data.info, config=model_cfg)
     if ckpt is None and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or another --out")
     clean_stale(run_dir / "checkpoints")
-    trainer = Trainer(model, data, train_cfg, run_dir=run_dir, model_name=name, progress=not args.no_progress)
+    trainer = Trainer(model, data, train_cfg, run_dir=run_dir, model_name=name, progress=not args.no_progress,
+                      data_options=data_options)
     if ckpt is not None:
         trainer.load_state(ckpt)
         log.info("resumed %s at step %d", ckpt.path, trainer.step)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import torch
 
-from ..data import load as load_data
 from ..errors import ConfigError
 from ..models.base import LatentModel
-from ..runs import load_run
+from ..runs import load_run, load_run_data
 from ..viz.grids import save_grid
 from ..viz.latent import interpolate, manifold, traverse
 from .common import add_data_dir, positive_float, positive_int
@@ -40,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         images = manifold(model, n=args.steps)
         nrow = args.steps
     else:
-        data = load_data(ckpt.config["data"]["name"], split="test", data_dir=args.data_dir)
+        data = load_run_data(ckpt, "test", args.data_dir)
         g = torch.Generator().manual_seed(args.seed)
         idx = torch.randperm(len(data), generator=g)[: 2 * args.rows]
         with torch.no_grad():

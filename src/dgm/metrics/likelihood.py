@@ -26,7 +26,7 @@ def negative_log_likelihood(model: GenerativeModel, data: ImageDataset, k: int =
     if not exact and not isinstance(model, HasELBO):
         raise TypeError(f"{type(model).__name__} has neither log_prob nor elbo")
     total, n = 0.0, 0
-    for i in tqdm(range(0, len(data), batch_size), desc=f"nll k={k}", disable=not progress, leave=False):
+    for i in tqdm(range(0, len(data), batch_size), desc=f"nll k={k}", disable=None if progress else True, leave=False):
         x = model.prepare(data.data[i : i + batch_size], g, train=False)
         ll = model.log_prob(x) if exact else model.elbo(x, k=k, generator=g)
         total += float(ll.double().sum())

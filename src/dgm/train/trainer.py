@@ -14,6 +14,7 @@ import torch
 
 from .. import __version__
 from ..data.dataset import ImageDataset, iterate_batches
+from ..data.transforms import random_hflip
 from ..errors import CheckpointError, DivergenceError, Interrupted
 from ..models.base import Batch, GenerativeModel
 from ..config import to_dict
@@ -40,11 +41,13 @@ class Trainer:
 
     def __init__(self, model: GenerativeModel, data: ImageDataset, config: TrainConfig | None = None,
                  run_dir: str | Path | None = None, model_name: str | None = None,
-                 callbacks: Iterable[Callback] | None = None, progress: bool = True, **overrides):
+                 callbacks: Iterable[Callback] | None = None, progress: bool = True,
+                 data_options: dict[str, Any] | None = None, **overrides):
         self.config = config or TrainConfig(**{**model.default_train, **overrides})
         self.model, self.data = model, data
         self.model_name = model_name or type(model).__name__.lower()
         self.run_dir = Path(run_dir) if run_dir else None
+        self.data_options = dict(data_options or {})  # how the data was prepared (e.g. size), for resume/eval
         self.optimizers = build_optimizers(model, self.config)
         self.ema = EMA(model, self.config.ema_decay) if self.config.ema_decay else None
         self.data_generator = torch.Generator()
@@ -88,6 +91,8 @@ class Trainer:
         with StopRequest() as stop:
             while self.step < self.total_steps:
                 epoch, b, x, y = next(batches)
+                if self.config.hflip and x.dim() == 4:
+                    x = random_hflip(x, self.data_generator)
                 batch = Batch(self.model.prepare(x, self.data_generator, True), y, self.step)
                 logs = self.train_step(batch)
                 self.step += 1
@@ -109,9 +114,10 @@ class Trainer:
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One step of every group the model's schedule names; non-finite steps are skipped and counted."""
+        if self.model.manual_optimization:
+            return self._manual_step(batch)
         logs: dict[str, torch.Tensor] = {}
-        groups = self.model.update_schedule(self.step)
-        for group in groups:
+        for group in self.model.update_schedule(self.step):
             self.model.zero_grad(set_to_none=True)
             with self._autocast():
                 out = self.model.loss(batch, group)
@@ -129,6 +135,15 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
         return logs
+
+    def _manual_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The manual path: the model calls ctx.backward / ctx.step; the guard rails stay the trainer's."""
+        with self._autocast():
+            out = self.model.training_step(batch, ManualContext(self))
+        self.model.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return {k: (v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))) for k, v in out.items()}
 
     def _check_finite(self, out: dict[str, torch.Tensor], group: str) -> bool:
         values = torch.stack([v.detach().float().reshape(()) for v in out.values()])
@@ -166,6 +181,7 @@ class Trainer:
             "model": self.model_name,
             "model_config": to_dict(self.model.config),
             "data": self.data.info.to_dict(),
+            "data_options": self.data_options,
             "train": to_dict(self.config),
             "versions": {"dgm": __version__, "torch": str(torch.__version__), "python": platform.python_version()},
         }
@@ -209,6 +225,35 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
         self.nonfinite_total = st.get("nonfinite_total", 0)
         self.started_fresh = False
+
+
+class ManualContext:
+    """What a manually optimising model may do: backward a loss, step or zero one group (NaN guard kept)."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self._skip_groups: set[str] = set()
+
+    def backward(self, loss: torch.Tensor, group: str = "main") -> None:
+        """Backpropagate ``loss`` unless it is non-finite (then ``step(group)`` is skipped)."""
+        if not bool(torch.isfinite(loss.detach()).all()):
+            self.trainer._skip(group, "non-finite loss")
+            self._skip_groups.add(group)
+            return
+        loss.backward()
+
+    def step(self, group: str = "main") -> bool:
+        """Clip, check and apply the gradients of ``group``; returns False when the step was skipped."""
+        ok = group not in self._skip_groups and self.trainer._clip_and_check(group)
+        if ok:
+            self.trainer.optimizers[group].step()
+            self.trainer.nonfinite_consecutive = 0
+        self._skip_groups.discard(group)
+        self.zero_grad(group)
+        return ok
+
+    def zero_grad(self, group: str = "main") -> None:
+        self.trainer.optimizers[group].zero_grad(set_to_none=True)
 
 
 def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], where: Path | str) -> None:

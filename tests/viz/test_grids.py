@@ -1,0 +1,44 @@
+"""Sample grids and latent pictures: layout, ranges and files."""
+import numpy as np
+import torch
+from PIL import Image
+
+import dgm.data
+from dgm.models import create
+from dgm.viz import grid, save_grid, save_scatter, to_uint8
+from dgm.viz.latent import interpolate, manifold, slerp, traverse
+
+
+def test_to_uint8_rounds_and_clamps():
+    x = torch.tensor([-0.5, 0.0, 0.6 / 255, 0.4 / 255, 1.0, 2.0]).view(1, 1, 1, 6)
+    assert to_uint8(x).ravel().tolist() == [0, 0, 1, 0, 255, 255]
+
+
+def test_grid_places_images_row_major():
+    imgs = torch.zeros(5, 1, 2, 2)
+    for i in range(5):
+        imgs[i] = i / 4
+    g = grid(imgs, nrow=3, padding=1)
+    assert g.shape == (2 * 3 + 1, 3 * 3 + 1, 1)
+    assert g[1, 1, 0] == 0 and g[1, 4, 0] == round(255 / 4) and g[4, 1, 0] == round(3 * 255 / 4)
+
+
+def test_save_grid_and_scatter(tmp_path):
+    p = save_grid(torch.rand(6, 3, 4, 4), tmp_path / "g.png", nrow=3, scale=1)
+    assert Image.open(p).size == (3 * 6 + 2, 2 * 6 + 2) and Image.open(p).mode == "RGB"
+    q = save_scatter(torch.randn(100, 2), tmp_path / "s.png", reference=torch.randn(50, 2), size=64)
+    assert np.asarray(Image.open(q)).min() < 255
+
+
+def test_latent_pictures_shapes_and_endpoints():
+    info = dgm.data.load("mnist-10k").info
+    vae = create("vae", info, hidden=(8,), latent_dim=2).eval()
+    za, zb = torch.randn(3, 2), torch.randn(3, 2)
+    imgs = interpolate(vae, za, zb, steps=4)
+    assert imgs.shape == (12, 1, 28, 28)
+    torch.testing.assert_close(imgs[3], vae.decode(zb[:1])[0])
+    assert traverse(vae, torch.zeros(2), steps=5).shape == (10, 1, 28, 28)
+    assert manifold(vae, n=6).shape == (36, 1, 28, 28)
+    s = slerp(za, zb, torch.tensor([0.0, 1.0]))
+    torch.testing.assert_close(s[:, 0], za)
+    torch.testing.assert_close(s[:, 1], zb)
