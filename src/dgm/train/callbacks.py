@@ -20,6 +20,8 @@ class Callback:
     def on_fit_start(self, trainer: "Trainer") -> None: ...
     def on_step_end(self, trainer: "Trainer", logs: dict[str, torch.Tensor]) -> None: ...
     def on_fit_end(self, trainer: "Trainer") -> None: ...
+    def close(self, trainer: "Trainer") -> None:
+        """Release resources; runs after on_fit_end and also when training stops early (signal, error)."""
 
 
 class Throughput:
@@ -59,9 +61,10 @@ class ProgressBar(Callback):
             self.bar.set_postfix(post, refresh=False)
             self.bar.update(trainer.step - self.bar.n)
 
-    def on_fit_end(self, trainer):
+    def close(self, trainer):
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 class MetricsLogger(Callback):
@@ -107,10 +110,11 @@ class MetricsLogger(Callback):
                     self.tb.add_scalar(k, v, trainer.step)
         self.sums, self.count = {}, 0
 
-    def on_fit_end(self, trainer):
+    def close(self, trainer):
         self.flush(trainer)
         if self.tb is not None:
             self.tb.close()
+            self.tb = None
 
 
 class SampleGrid(Callback):

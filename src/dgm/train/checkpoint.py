@@ -220,15 +220,9 @@ def find_checkpoint(path: str | Path) -> Path:
     if (p / MANIFEST).is_file() or (p / "config.json").is_file() and p.name.startswith("step-"):
         return p
     ckdir = p / "checkpoints" if (p / "checkpoints").is_dir() else p
+    # the newest committed step wins: latest.json can lag one commit behind after a crash between the
+    # directory rename and the pointer update, and a committed directory is complete by construction
     candidates = committed(ckdir)
-    latest = ckdir / LATEST
-    if latest.is_file():
-        try:
-            name = json.loads(latest.read_text())["latest"]
-            if (ckdir / name / MANIFEST).is_file():
-                candidates = [c for c in candidates if c.name != name] + [ckdir / name]
-        except (ValueError, KeyError, TypeError):
-            pass  # a damaged pointer: fall back to the newest committed directory
     if not candidates:
         raise CheckpointError(f"no checkpoint in {p}; train first (`dgm train ... --out {p}`)")
     return candidates[-1]

@@ -88,23 +88,27 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_fit_start(self)
         logs: dict[str, Any] = {}
-        with StopRequest() as stop:
-            while self.step < self.total_steps:
-                epoch, b, x, y = next(batches)
-                if self.config.hflip and x.dim() == 4:
-                    x = random_hflip(x, self.data_generator)
-                batch = Batch(self.model.prepare(x, self.data_generator, True), y, self.step)
-                logs = self.train_step(batch)
-                self.step += 1
-                self.epoch, self.batch_in_epoch = epoch, b + 1
-                for cb in self.callbacks:
-                    cb.on_step_end(self, logs)
-                if stop.signum is not None:
-                    path = self.save_checkpoint()
-                    raise Interrupted(f"stopped by signal {stop.signum} at step {self.step}; "
-                                      f"checkpoint saved to {path}", stop.exit_code)
-        for cb in self.callbacks:
-            cb.on_fit_end(self)
+        try:
+            with StopRequest() as stop:
+                while self.step < self.total_steps:
+                    epoch, b, x, y = next(batches)
+                    if self.config.hflip and x.dim() == 4:
+                        x = random_hflip(x, self.data_generator)
+                    batch = Batch(self.model.prepare(x, self.data_generator, True), y, self.step)
+                    logs = self.train_step(batch)
+                    self.step += 1
+                    self.epoch, self.batch_in_epoch = epoch, b + 1
+                    for cb in self.callbacks:
+                        cb.on_step_end(self, logs)
+                    if stop.signum is not None:
+                        path = self.save_checkpoint()
+                        raise Interrupted(f"stopped by signal {stop.signum} at step {self.step}; "
+                                          f"checkpoint saved to {path}", stop.exit_code)
+            for cb in self.callbacks:
+                cb.on_fit_end(self)
+        finally:
+            for cb in self.callbacks:
+                cb.close(self)
         return {k: float(v) for k, v in logs.items()}
 
     def _autocast(self):
@@ -117,6 +121,7 @@ class Trainer:
         if self.model.manual_optimization:
             return self._manual_step(batch)
         logs: dict[str, torch.Tensor] = {}
+        stepped = False
         for group in self.model.update_schedule(self.step):
             self.model.zero_grad(set_to_none=True)
             with self._autocast():
@@ -129,10 +134,11 @@ class Trainer:
             if ok:
                 self.optimizers[group].step()
                 self.nonfinite_consecutive = 0  # only a step actually taken ends a run of skips
+                stepped = True
             for k, v in out.items():
                 logs[prefix + k] = v.detach().float()
         self.model.zero_grad(set_to_none=True)
-        if self.ema is not None:
+        if self.ema is not None and stepped:  # a fully skipped step leaves the EMA as it was
             self.ema.update(self.model)
         return logs
 
