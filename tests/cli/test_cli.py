@@ -67,7 +67,7 @@ def test_sample_npz_and_png(trained, tmp_path):
 
 def test_eval_json(trained, capsys):
     capsys.readouterr()
-    assert dgm("eval", trained, "--json", "-n", 40, "--k", 20) == 0
+    assert dgm("eval", trained, "--json", "-n", 40, "--k", 20, "--metrics", "elbo,iwae,au") == 0
     record = json.loads(capsys.readouterr().out)
     m = record["metrics"]
     assert set(m) == {"elbo", "iwae_20", "active_units"}

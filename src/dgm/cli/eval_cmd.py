@@ -1,4 +1,4 @@
-"""``dgm eval RUN_DIR``: test-set likelihood bounds and latent statistics of a trained run."""
+"""``dgm eval RUN_DIR|SAMPLES.npz``: likelihoods and sample quality, one record with its protocol."""
 from __future__ import annotations
 
 import argparse
@@ -6,95 +6,117 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
 
-from ..errors import ConfigError
-from ..metrics import active_units, latent_means, negative_log_likelihood
-from ..models.base import HasELBO, HasLogProb, LatentModel
-from ..runs import load_run, load_run_data
+from ..errors import ConfigError, DataError, DgmError
+from ..metrics.evaluate import ALL_METRICS, likelihood_record, parse_metrics, quality_record
+from ..metrics.features import default_feature_net, load_feature_net
+from ..runs import load_data, load_run, load_run_data, sample_images
+from ..viz.grids import to_uint8
 from .common import add_data_dir, positive_int
-
-METRICS = ("nll", "elbo", "iwae", "au")
+from .eval_report import format_record, reference_table
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a trained run on its test split",
-                       description="Evaluate a run on the test split of its dataset. Metrics: nll (exact, for "
-                       "models with log_prob), elbo (test ELBO), iwae (IWAE-k bound on log p(x)), au (active "
-                       "units). Results go to RUN_DIR/eval/metrics.json.",
+    p = sub.add_parser("eval", help="evaluate a run or a samples file",
+                       description="Evaluate a trained run (likelihoods on its test split, sample quality of "
+                       "-n generated samples) or a samples .npz (key 'images', uint8 (N, C, H, W)) against a "
+                       f"dataset's test split. Metrics: {', '.join(ALL_METRICS)} (pr also gives density and "
+                       "coverage). Runs get RUN_DIR/eval/metrics.json. With --reference DATASET, print what the "
+                       "numbers mean on real data and degenerate baselines.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run_dir")
-    p.add_argument("--metrics", default="auto", help=f"comma-separated subset of {', '.join(METRICS)}, or auto")
+    p.add_argument("target", nargs="?", help="run directory, checkpoint directory or samples .npz")
+    p.add_argument("--metrics", default="auto", help="comma-separated metrics, or auto (all the model supports)")
+    p.add_argument("--dataset", help="reference dataset (default: the run's; required for .npz)")
+    p.add_argument("--split", default="test", help="reference / likelihood split")
+    p.add_argument("-n", type=positive_int, default=10000, help="samples generated for quality metrics; also "
+                   "caps the test examples used for likelihoods")
+    p.add_argument("--features", help="feature network (default: bundled classifier for MNIST-like data, "
+                   "else inception-v3)")
     p.add_argument("--k", type=positive_int, default=1000, help="importance samples for iwae")
-    p.add_argument("-n", type=positive_int, help="evaluate only the first N test examples")
-    p.add_argument("--split", default="test")
     p.add_argument("--batch-size", type=positive_int, default=100)
-    p.add_argument("--seed", type=int, default=0, help="seed of the test-set binarisation/dequantisation")
+    p.add_argument("--seed", type=int, default=0, help="seed of sampling and of the test-set binarisation")
+    p.add_argument("--no-cache", action="store_true", help="recompute reference features")
+    p.add_argument("--reference", metavar="DATASET", help="print the reference table for DATASET and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
     add_data_dir(p)
     p.set_defaults(run=run)
 
 
-def choose_metrics(text: str, model) -> list[str]:
-    if text == "auto":
-        chosen = ["nll"] if isinstance(model, HasLogProb) else []
-        chosen += ["elbo", "iwae"] if isinstance(model, HasELBO) else []
-        chosen += ["au"] if isinstance(model, LatentModel) and isinstance(model, HasELBO) else []
-        return chosen
-    chosen = [m.strip() for m in text.split(",") if m.strip()]
-    for m in chosen:
-        if m not in METRICS:
-            raise ConfigError(f"unknown metric {m!r}; choose from {', '.join(METRICS)}")
-    needs = {"nll": HasLogProb, "elbo": HasELBO, "iwae": HasELBO, "au": LatentModel}
-    for m in chosen:
-        if not isinstance(model, needs[m]):
-            raise ConfigError(f"metric {m} needs a model with {needs[m].__name__}; {type(model).__name__} has none")
-    return chosen
+def feature_net_for(args: argparse.Namespace, dataset: str, kind: str):
+    """The feature network, or None when the data has none (points) or none is available and not asked for."""
+    if kind == "points":
+        return None
+    name = args.features or default_feature_net(dataset)
+    try:
+        return load_feature_net(name)
+    except DgmError:
+        if args.features or args.metrics != "auto":
+            raise
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
-    model, ckpt = load_run(args.run_dir)
-    info = ckpt.config["data"]
-    data = load_run_data(ckpt, args.split, args.data_dir)
-    if args.n:
-        data = data.subset(slice(0, args.n))
-    record = {"run": str(args.run_dir), "checkpoint": str(ckpt.path), "step": int(ckpt.path.name.split("-")[-1]) if ckpt.path.name.startswith("step-") else None,
-              "model": ckpt.config["model"], "dataset": info["name"], "split": args.split, "n": len(data),
-              "seed": args.seed, "metrics": {}}
+    if args.reference:
+        net = load_feature_net(args.features or default_feature_net(args.reference))
+        rows = reference_table(args.reference, net, args.data_dir, args.n, args.seed, not args.no_cache)
+        print(json.dumps(rows) if args.json else rows["markdown"])
+        return 0
+    if not args.target:
+        raise ConfigError("give a run directory or samples .npz to evaluate, or --reference DATASET")
     t0 = time.perf_counter()
-    for m in choose_metrics(args.metrics, model):
-        if m == "nll":
-            record["metrics"]["nll"] = negative_log_likelihood(model, data, 1, args.batch_size, args.seed)
-        elif m == "elbo":
-            record["metrics"]["elbo"] = negative_log_likelihood(model, data, 1, args.batch_size, args.seed)
-        elif m == "iwae":
-            bs = max(1, min(args.batch_size, 20))  # k samples per example: keep memory bounded
-            record["metrics"][f"iwae_{args.k}"] = negative_log_likelihood(model, data, args.k, bs, args.seed,
-                                                                         progress=not args.json)
-        elif m == "au":
-            count, var = active_units(latent_means(model, data, seed=args.seed))
-            record["metrics"]["active_units"] = {"count": count, "of": int(var.numel()), "threshold": 0.01}
+    target = Path(args.target)
+    model = None
+    if target.suffix == ".npz":
+        if not args.dataset:
+            raise ConfigError("evaluating a samples file needs --dataset (the reference, e.g. mnist)")
+        samples = read_samples(target)
+        dataset = args.dataset
+        reference = load_data(dataset, args.split, args.data_dir)
+        record = {"samples": str(target), "dataset": dataset}
+    else:
+        model, ckpt = load_run(target)
+        dataset = args.dataset or ckpt.config["data"]["name"]
+        reference = load_run_data(ckpt, args.split, args.data_dir) if not args.dataset else \
+            load_data(dataset, args.split, args.data_dir)
+        record = {"run": str(target), "checkpoint": str(ckpt.path), "model": ckpt.config["model"], "dataset": dataset}
+        samples = None
+    net = feature_net_for(args, dataset, reference.info.kind)
+    metrics = parse_metrics(args.metrics, model, net is not None)
+    record.update({"split": args.split, "seed": args.seed, "metrics": {}})
+    if model is not None and any(m in ("nll", "elbo", "iwae", "au") for m in metrics):
+        data = reference.subset(slice(0, args.n))
+        record["n_test"] = len(data)
+        record["metrics"].update(likelihood_record(model, data, metrics, args.k, args.batch_size, args.seed,
+                                                   progress=not args.json))
+    if net is not None and any(m in ("fid", "kid", "is", "pr", "classes") for m in metrics):
+        if samples is None:
+            samples = to_uint8(sample_images(model, args.n, seed=args.seed))
+        if tuple(samples.shape[1:]) != tuple(reference.info.shape):
+            raise DataError(f"samples of shape {tuple(samples.shape[1:])} do not match {dataset} "
+                            f"{tuple(reference.info.shape)}")
+        record["metrics"]["quality"] = quality_record(samples, reference, net, metrics, args.seed, not args.no_cache)
     record["eval_s"] = round(time.perf_counter() - t0, 2)
-    out = Path(args.run_dir) / "eval" / "metrics.json"
-    if Path(args.run_dir).is_dir() and (Path(args.run_dir) / "checkpoints").is_dir():
+    if model is not None and (target / "checkpoints").is_dir():
+        out = target / "eval" / "metrics.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=2))
-    if args.json:
-        print(json.dumps(record))
-    else:
-        print(format_table(record))
+    print(json.dumps(record) if args.json else format_record(record))
     return 0
 
 
-def format_table(record: dict) -> str:
-    lines = [f"{record['model']} on {record['dataset']} ({record['split']}, n={record['n']})",
-             f"{'metric':<16}{'value':>12}  note"]
-    for name, m in record["metrics"].items():
-        if "nll_nats" in m:
-            lines.append(f"{name + ' nll':<16}{m['nll_nats']:>12.3f}  nats ({m['bits_per_dim']:.4f} bits/dim, "
-                         f"{m['estimator']}, input {m['input_transform']})")
-        elif name == "active_units":
-            lines.append(f"{'active units':<16}{m['count']:>12d}  of {m['of']} (Cov > {m['threshold']})")
-    lines.append(f"took {record['eval_s']} s")
-    return "\n".join(lines)
-
-
+def read_samples(path: Path) -> torch.Tensor:
+    """Key 'images' of a .npz: uint8 (N, C, H, W)."""
+    if not path.is_file():
+        raise DataError(f"samples file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "images" not in f:
+                raise DataError(f"{path} has no 'images' array (keys: {', '.join(f.files)})")
+            images = f["images"]
+    except (ValueError, OSError) as e:
+        raise DataError(f"{path} is not a readable .npz ({e})") from None
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise DataError(f"{path}: 'images' must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
+    return torch.from_numpy(images)

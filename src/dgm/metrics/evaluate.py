@@ -1,0 +1,65 @@
+"""One entry point per kind of evaluation, each returning a JSON-able record with its protocol."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..data.dataset import ImageDataset
+from ..errors import ConfigError
+from ..models.base import GenerativeModel, HasELBO, HasLogProb, LatentModel
+from .features import FeatureNet
+from .latent import active_units, latent_means
+from .likelihood import negative_log_likelihood
+from .quality import QUALITY_METRICS, reference_features, sample_quality
+
+LIKELIHOOD_METRICS = ("nll", "elbo", "iwae", "au")
+ALL_METRICS = LIKELIHOOD_METRICS + QUALITY_METRICS
+NEEDS = {"nll": HasLogProb, "elbo": HasELBO, "iwae": HasELBO, "au": LatentModel}
+
+
+def parse_metrics(text: str, model: GenerativeModel | None, quality_available: bool) -> list[str]:
+    """'auto' or a comma list -> the metrics to compute, checked against the model's capabilities."""
+    if text == "auto":
+        chosen = []
+        if model is not None:
+            chosen += ["nll"] if isinstance(model, HasLogProb) else []
+            chosen += ["elbo", "iwae"] if isinstance(model, HasELBO) else []
+            chosen += ["au"] if isinstance(model, LatentModel) and isinstance(model, HasELBO) else []
+        return chosen + (list(QUALITY_METRICS) if quality_available else [])
+    chosen = [m.strip() for m in text.split(",") if m.strip()]
+    for m in chosen:
+        if m not in ALL_METRICS:
+            raise ConfigError(f"unknown metric {m!r}; choose from {', '.join(ALL_METRICS)}")
+        if m in NEEDS and (model is None or not isinstance(model, NEEDS[m])):
+            what = "a samples file" if model is None else type(model).__name__
+            raise ConfigError(f"metric {m} needs a model with {NEEDS[m].__name__}; {what} has none")
+    return chosen
+
+
+def likelihood_record(model: GenerativeModel, data: ImageDataset, metrics: list[str], k: int = 1000,
+                      batch_size: int = 100, seed: int = 0, progress: bool = False) -> dict[str, object]:
+    """nll (exact), elbo, iwae-k (NLL bounds in nats and bits/dim) and active units on ``data``."""
+    out: dict[str, object] = {}
+    for m in metrics:
+        if m in ("nll", "elbo"):
+            out[m] = negative_log_likelihood(model, data, 1, batch_size, seed)
+        elif m == "iwae":
+            bs = max(1, min(batch_size, 10))  # k decoder rows per example: small batches stay in cache
+            out[f"iwae_{k}"] = negative_log_likelihood(model, data, k, bs, seed, progress=progress)
+        elif m == "au":
+            count, var = active_units(latent_means(model, data, seed=seed))
+            out["active_units"] = {"count": count, "of": int(var.numel()), "threshold": 0.01}
+    return out
+
+
+def quality_record(samples: torch.Tensor, reference: ImageDataset, net: FeatureNet, metrics: list[str],
+                   seed: int = 0, use_cache: bool = True) -> dict[str, object]:
+    """Sample-quality metrics of uint8 samples against ``reference``, with the protocol that produced them."""
+    t0 = time.perf_counter()
+    ref = reference_features(net, reference, use_cache)
+    values = sample_quality(samples, ref, net, tuple(m for m in metrics if m in QUALITY_METRICS), seed=seed)
+    return {**values, "protocol": {"feature_net": net.name, "n_samples": len(samples),
+                                   "reference": f"{reference.info.name}/{reference.info.split}",
+                                   "n_reference": len(reference), "seed": seed,
+                                   "seconds": round(time.perf_counter() - t0, 2)}}
