@@ -42,3 +42,17 @@ def test_latent_pictures_shapes_and_endpoints():
     s = slerp(za, zb, torch.tensor([0.0, 1.0]))
     torch.testing.assert_close(s[:, 0], za)
     torch.testing.assert_close(s[:, 1], zb)
+
+
+def test_nearest_neighbours_match_brute_force():
+    from dgm.viz.neighbours import nearest_neighbours, neighbour_grid
+
+    g = torch.Generator().manual_seed(0)
+    q, pool = torch.randn(7, 5, generator=g), torch.randn(300, 5, generator=g)
+    d, i = nearest_neighbours(q, pool, k=3, chunk=64)
+    bd, bi = torch.cdist(q, pool).topk(3, dim=1, largest=False)
+    torch.testing.assert_close(d, bd)
+    assert torch.equal(i, bi)
+    train = torch.randint(0, 256, (50, 1, 4, 4), dtype=torch.uint8)
+    images, dist = neighbour_grid(train[:2].float() / 255, train, k=2)
+    assert images.shape == (6, 1, 4, 4) and dist[:, 0].abs().max() < 1e-2  # a copy is its own neighbour (cdist via matmul: ~1e-3 error)

@@ -8,19 +8,22 @@ import torch
 
 from ..errors import ConfigError
 from ..models.base import LatentModel
-from ..runs import load_run, load_run_data
+from ..runs import load_run, load_run_data, sample_images
 from ..viz.grids import save_grid
 from ..viz.latent import interpolate, manifold, traverse
+from ..viz.neighbours import neighbour_grid
 from .common import add_data_dir, positive_float, positive_int
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("viz", help="latent interpolations, traversals and the 2-D manifold of a run",
+    p = sub.add_parser("viz", help="interpolations, traversals, the 2-D manifold, nearest training neighbours",
                        description="interpolate: between encodings of test images (rows = pairs); traverse: "
                        "each latent dim of one test image from -span to span (rows = dims); manifold: the decoded "
-                       "grid of a 2-D latent space.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       "grid of a 2-D latent space; neighbours: each sample (first column) beside its nearest "
+                       "training images in pixel space, to spot copies.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir")
-    p.add_argument("kind", choices=("interpolate", "traverse", "manifold"))
+    p.add_argument("kind", choices=("interpolate", "traverse", "manifold", "neighbours"))
     p.add_argument("--out", required=True, help="FILE.png")
     p.add_argument("--rows", type=positive_int, default=8, help="pairs (interpolate) or latent dims (traverse)")
     p.add_argument("--steps", type=positive_int, default=10, help="images per row")
@@ -33,6 +36,14 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model, ckpt = load_run(args.run_dir)
+    if args.kind == "neighbours":
+        train = load_run_data(ckpt, "train", args.data_dir)
+        samples = sample_images(model, args.rows, seed=args.seed)
+        images, dist = neighbour_grid(samples, train.data, k=args.steps - 1)
+        save_grid(images, Path(args.out), nrow=args.steps)
+        print(f"wrote neighbours grid to {args.out} (nearest L2 distance per sample: "
+              f"{', '.join(f'{d:.2f}' for d in dist[:, 0].tolist())})")
+        return 0
     if not isinstance(model, LatentModel):
         raise ConfigError(f"{ckpt.config['model']} has no latent space (encode/decode) to draw")
     if args.kind == "manifold":
