@@ -73,8 +73,11 @@ def load_run_data(ckpt: Checkpoint, split: str = "test", data_dir: str | Path | 
 
 
 @torch.no_grad()
-def sample_images(model: GenerativeModel, n: int, seed: int = 0, batch: int = 500, **options) -> torch.Tensor:
-    """n samples in batches from a seeded generator (images in [0, 1] or points)."""
+def sample_images(model: GenerativeModel, n: int, seed: int = 0, batch: int = 500,
+                  labels: torch.Tensor | None = None, **options) -> torch.Tensor:
+    """n samples in batches from a seeded generator (images in [0, 1] or points); labels (n,) optional."""
     g = torch.Generator().manual_seed(seed)
-    parts = [model.sample(min(batch, n - i), generator=g, **options) for i in range(0, n, batch)]
+    parts = [model.sample(min(batch, n - i), generator=g,
+                          labels=None if labels is None else labels[i : i + batch], **options)
+             for i in range(0, n, batch)]
     return torch.cat(parts)

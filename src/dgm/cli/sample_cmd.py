@@ -5,9 +5,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..errors import ConfigError
-from ..runs import load_run, sample_images
+from ..runs import load_run, load_run_data, sample_images
 from ..viz.grids import save_samples, to_uint8
 from .common import positive_float, positive_int
 
@@ -22,6 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="FILE.png or FILE.npz")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=positive_float, default=1.0, help="scale of the prior noise")
+    p.add_argument("--truncation", type=positive_float, help="truncation trick threshold (GANs)")
+    p.add_argument("--labels", help="class labels for conditional models: comma list cycled over the samples "
+                   "(e.g. 3 or 0,1,2), or 'all' to cycle through every class")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA weights exist")
     p.set_defaults(run=run)
 
@@ -31,13 +35,40 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".png", ".npz"):
         raise ConfigError(f"--out {out}: use a .png or .npz file name")
     model, ckpt = load_run(args.run_dir, ema=not args.no_ema)
-    samples = sample_images(model, args.n, seed=args.seed, temperature=args.temperature)
+    options = {"temperature": args.temperature}
+    if args.truncation is not None:
+        options["truncation"] = args.truncation
+    labels = parse_labels(args.labels, args.n, ckpt.config["data"].get("num_classes", 0))
+    samples = sample_images(model, args.n, seed=args.seed, labels=labels, **options)
     out.parent.mkdir(parents=True, exist_ok=True)
+    extra = {"labels": labels.numpy()} if labels is not None else {}
     if out.suffix.lower() == ".png":
-        save_samples(samples, out)
+        reference = None
+        if samples.dim() == 2:  # 2-D points: scatter over the target density
+            reference = load_run_data(ckpt, "train").data[:5000]
+        save_samples(samples, out, reference=reference)
     elif samples.dim() == 2:
-        np.savez_compressed(out, points=samples.float().numpy())
+        np.savez_compressed(out, points=samples.float().numpy(), **extra)
     else:
-        np.savez_compressed(out, images=to_uint8(samples))
+        np.savez_compressed(out, images=to_uint8(samples), **extra)
     print(f"wrote {args.n} samples from {ckpt.path} to {out}")
     return 0
+
+
+def parse_labels(text: str | None, n: int, num_classes: int) -> torch.Tensor | None:
+    """--labels '3' / '0,1,2' / 'all' -> (n,) int64 labels cycled to length n, or None."""
+    if text is None:
+        return None
+    if num_classes <= 0:
+        raise ConfigError("--labels needs a model trained on labelled data")
+    if text == "all":
+        values = list(range(num_classes))
+    else:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"--labels {text!r}: use integers like 3 or 0,1,2, or 'all'") from None
+    bad = [v for v in values if not 0 <= v < num_classes]
+    if not values or bad:
+        raise ConfigError(f"--labels {text!r}: classes must be in 0..{num_classes - 1}")
+    return torch.tensor(values, dtype=torch.long).repeat(-(-n // len(values)))[:n]

@@ -33,6 +33,7 @@ class Autoencoder(GenerativeModel):
 
     Config = AEConfig
     default_train = {"lr": 1e-3, "batch_size": 128, "steps": 10_000}
+    tiny = {"hidden": (16,), "latent_dim": 3, "conv_channels": (4, 8)}
 
     def __init__(self, config: AEConfig, info: DatasetInfo):
         super().__init__(config, info)

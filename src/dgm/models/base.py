@@ -36,13 +36,17 @@ class GenerativeModel(nn.Module):
     """Base class: subclasses define ``loss`` (or ``training_step``) and ``sample``.
 
     Class attributes: ``Config`` (frozen dataclass), ``input_transform`` (a name in
-    ``dgm.data.input_transforms``), ``default_train`` (the paper's training settings).
+    ``dgm.data.input_transforms``), ``default_train`` (the paper's training settings), ``tiny`` (config values
+    for the contract tests), ``manual_optimization`` (True: the trainer calls ``training_step``).
+    ``sample`` takes model-specific keyword options (``temperature``, ``truncation``, ``labels``...) and
+    ignores the ones it does not use, so the CLI can pass them uniformly.
     """
 
     Config: ClassVar[type]
     input_transform: str = "unit"
     default_train: ClassVar[dict[str, Any]] = {}
     manual_optimization: ClassVar[bool] = False
+    tiny: ClassVar[dict[str, Any]] = {}  # config values of a tiny variant, used by the registry contract tests
 
     def __init__(self, config: Any, info: DatasetInfo):
         super().__init__()

@@ -44,6 +44,7 @@ class VAE(GenerativeModel):
 
     Config = VAEConfig
     default_train = {"lr": 1e-3, "batch_size": 100, "steps": 10_000}
+    tiny = {"hidden": (16,), "latent_dim": 3, "conv_channels": (4, 8)}
 
     def __init__(self, config: VAEConfig, info: DatasetInfo):
         super().__init__(config, info)

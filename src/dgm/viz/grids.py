@@ -66,6 +66,6 @@ def save_scatter(points: torch.Tensor, path: str | Path, reference: torch.Tensor
     return path
 
 
-def save_samples(samples: torch.Tensor, path: str | Path) -> Path:
-    """Images -> grid PNG, 2-D points -> scatter PNG."""
-    return save_scatter(samples, path) if samples.dim() == 2 else save_grid(samples, path)
+def save_samples(samples: torch.Tensor, path: str | Path, reference: torch.Tensor | None = None) -> Path:
+    """Images -> grid PNG, 2-D points -> scatter PNG (over ``reference`` points when given)."""
+    return save_scatter(samples, path, reference) if samples.dim() == 2 else save_grid(samples, path)

@@ -1,0 +1,60 @@
+"""Regularisers added to a player's loss: orthogonal regularisation (Brock et al. 2019, BigGAN),
+historical averaging and feature matching (Salimans et al. 2016)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+
+def orthogonal_penalty(weights: Iterable[torch.Tensor]) -> torch.Tensor:
+    """BigGAN's off-diagonal orthogonal regularisation: sum over weights of ||W W^T * (1 - I)||_F^2.
+
+    Each weight is viewed as W (out, in * k * k), one filter per row: only the cosine-like overlaps between
+    different filters are penalised, never their norms. Multiply by beta (1e-4 in BigGAN)."""
+    total = None
+    for w in weights:
+        m = w.flatten(1)
+        gram = m @ m.T  # (out, out)
+        off = gram - torch.diag_embed(torch.diagonal(gram))
+        term = off.pow(2).sum()
+        total = term if total is None else total + term
+    return total if total is not None else torch.zeros(())
+
+
+def matrix_weights(module: nn.Module) -> list[torch.Tensor]:
+    """The parameters of ``module`` with 2 or more dimensions (conv/linear kernels), embeddings excluded."""
+    skip = {id(p) for m in module.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    return [p for p in module.parameters() if p.dim() >= 2 and id(p) not in skip]
+
+
+class HistoricalAverage(nn.Module):
+    """Keeps the running mean of a player's parameters over the steps seen; ``penalty`` is
+    sum ||theta - mean_t theta||^2 (Salimans et al. 2016). The means are buffers, so they are checkpointed."""
+
+    def __init__(self, params: Iterable[nn.Parameter]):
+        super().__init__()
+        self._params = list(params)  # not registered: these belong to their own modules
+        for i, p in enumerate(self._params):
+            self.register_buffer(f"mean{i}", p.detach().clone())
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    def means(self) -> list[torch.Tensor]:
+        return [getattr(self, f"mean{i}") for i in range(len(self._params))]
+
+    def penalty(self, update: bool = True) -> torch.Tensor:
+        """sum ||theta - theta_bar||^2 (differentiable in theta), then fold theta into the mean when ``update``."""
+        means = self.means()
+        total = sum((p - m).pow(2).sum() for p, m in zip(self._params, means))
+        if update:
+            with torch.no_grad():
+                self.count += 1
+                for p, m in zip(self._params, means):
+                    m.add_((p.detach() - m) / self.count.float())
+        return total
+
+
+def feature_matching(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
+    """||E f(x) - E f(G(z))||^2 over D's intermediate features (B, F); real features are held fixed."""
+    return (real_features.detach().mean(0) - fake_features.mean(0)).pow(2).sum()
