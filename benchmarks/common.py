@@ -1,0 +1,141 @@
+"""Helpers shared by the benchmark scripts: data directory, threads, machine load, provenance, and the
+one JSON line every benchmark prints last (DESIGN.md section 5).
+
+Benchmarks are scripts, not part of the package: run them from the repository root with
+``PYTHONPATH=src python3 benchmarks/<name>.py``.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+import torch
+
+try:
+    import dgm
+except ImportError:  # let `python3 benchmarks/x.py` work without PYTHONPATH=src
+    sys.path.insert(0, str(REPO / "src"))
+    import dgm
+
+
+def data_dir() -> Path:
+    """$DGM_DATA_DIR, else <repo>/../shared/data when it exists; otherwise exit with a clear message."""
+    env = os.environ.get("DGM_DATA_DIR")
+    if env:
+        if not Path(env).expanduser().is_dir():
+            sys.exit(f"benchmark: DGM_DATA_DIR={env} is not a directory")
+        return Path(env).expanduser()
+    shared = REPO.parent / "shared" / "data"
+    if shared.is_dir():
+        return shared
+    sys.exit(f"benchmark: no data directory: set DGM_DATA_DIR to a folder holding mnist/ "
+             f"(or create {shared}); benchmarks never download")
+
+
+def set_threads(n: int = 2) -> int:
+    """Fix torch's intra-op threads (the project's reference machine has 2 cores); returns n."""
+    torch.set_num_threads(n)
+    return n
+
+
+def load_avg() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (busy machines make timings noisy)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def warn_if_busy(threads: int) -> list[float]:
+    """Load average now; a warning on stderr when other work already occupies the cores."""
+    load = load_avg()
+    if load and load[0] > 0.5:
+        print(f"benchmark: load average {load[0]} on {os.cpu_count()} cores before starting "
+              f"({threads} threads wanted): timings will be noisy; rerun on an idle machine",
+              file=sys.stderr)
+    return load
+
+
+def git_commit() -> str:
+    """HEAD's hash, with '+dirty' when tracked files differ from it; '' outside a git checkout.
+
+    Read-only plumbing only (no `git status`, which may rewrite the index)."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=10, check=False).stdout.strip()
+        if not head:
+            return ""
+        dirty = subprocess.run(["git", "diff-index", "--quiet", "HEAD", "--"], cwd=REPO, env=env,
+                               capture_output=True, timeout=10, check=False).returncode
+        return head[:12] + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def rel(path: str | Path) -> str:
+    """A path relative to the repository root when inside it (artifacts are committed by that name)."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
+def provenance(threads: int) -> dict[str, Any]:
+    """The fields every record carries besides its figures."""
+    return {
+        "threads": threads,
+        "device": "cpu",
+        "torch": torch.__version__,
+        "dgm": dgm.__version__,
+        "python": platform.python_version(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "commit": git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def emit(record: dict[str, Any], name: str, save: bool = True) -> dict[str, Any]:
+    """Append ``record`` as one line to benchmarks/results/<name>.jsonl (when ``save``) and print it as the
+    last line on stdout. Provenance fields the record lacks are filled in; ``load_avg`` is the 1-minute
+    load at the start when the record has ``load_avg_start``, and ``load_avg_end`` is taken now."""
+    threads = record.get("threads", torch.get_num_threads())
+    out = dict(record)
+    for key, value in provenance(threads).items():
+        out.setdefault(key, value)
+    start = out.pop("load_avg_start", None)
+    end = load_avg()
+    if "load_avg" not in out:
+        out["load_avg"] = start[0] if start else (end[0] if end else None)
+    out["load_avg_start"] = start
+    out["load_avg_end"] = end
+    out.setdefault("artifacts", [])
+    line = json.dumps(out)
+    if save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        with open(RESULTS / f"{name}.jsonl", "a") as f:
+            f.write(line + "\n")
+    sys.stderr.flush()
+    print(line, flush=True)
+    return out
