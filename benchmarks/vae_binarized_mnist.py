@@ -83,6 +83,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-chunk", type=int, default=250, help="importance samples per decoder call")
     p.add_argument("--binarize-seed", type=int, default=0, help="seed of the one fixed test binarisation")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="train.precision (bf16 autocast)")
+    p.add_argument("--compile", action="store_true", help="train.compile (torch.compile the loss)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: a new folder under /tmp)")
     p.add_argument("--no-record", action="store_true",
                    help="smoke test: do not append to benchmarks/results/*.jsonl; grid goes to the run dir")
@@ -110,7 +112,8 @@ def main(argv=None) -> int:
     t.seed_everything(args.seed)
     model = m.create(args.model, train.info, hidden=(200, 200), latent_dim=50, activation="tanh",
                      likelihood="bernoulli", architecture="mlp")
-    cfg = t.TrainConfig(steps=10**9, batch_size=args.batch_size, lr=args.lr, seed=args.seed, log_every=600)
+    cfg = t.TrainConfig(steps=10**9, batch_size=args.batch_size, lr=args.lr, seed=args.seed, log_every=600,
+                        precision=args.precision, compile=args.compile)
     trainer = t.Trainer(model, train, cfg, run_dir=run_dir, model_name=args.model, progress=False)
     budget = TimeBudget(args.budget_s, args.lr, args.lr_min, args.schedule, args.max_steps)
     trainer.callbacks.insert(0, budget)  # first, so the other callbacks see the shortened run
@@ -137,7 +140,8 @@ def main(argv=None) -> int:
     with torch.no_grad():
         samples = model.sample(64, generator=torch.Generator().manual_seed(1234))
     grid_dir = run_dir if args.no_record else common.RESULTS
-    grid = save_grid(samples, grid_dir / f"vae_binarized_mnist_{args.model}.png", nrow=8)
+    suffix = "" if args.precision == "fp32" and not args.compile else f"_{args.precision}{'_compiled' if args.compile else ''}"
+    grid = save_grid(samples, grid_dir / f"vae_binarized_mnist_{args.model}{suffix}.png", nrow=8)
 
     full = args.k == FULL["k"] and len(test_x) == FULL["eval_n"] and args.budget_s <= FULL["budget_s"]
     record = {
@@ -156,7 +160,9 @@ def main(argv=None) -> int:
         "train_loss_last": round(last.get("loss", float("nan")), 3),
         "nonfinite_skipped": trainer.nonfinite_total,
         "batch_size": args.batch_size, "lr": args.lr, "lr_min": args.lr_min, "schedule": args.schedule,
-        "seed": args.seed, "binarize_seed": args.binarize_seed,
+        "seed": args.seed, "binarize_seed": args.binarize_seed, "precision": args.precision, "compile": args.compile,
+        "variant": f"{args.model}" + ("" if args.precision == "fp32" and not args.compile else
+                                      f" ({args.precision}{', compiled' if args.compile else ''})"),
         "iwae_k_train": model.config.iwae_k, "hidden": [200, 200], "latent_dim": 50, "activation": "tanh",
         "params": sum(p.numel() for p in model.parameters()),
         "threads": threads, "load_avg_start": load_start,

@@ -39,7 +39,8 @@ from dgm.data.transforms import binarize, to_unit
 from dgm.train.callbacks import Callback
 
 HIDDEN, LATENT, D = 200, 50, 784
-DEFAULT_SIDES = ("dgm", "pythae_trainer", "pythae_manual")
+DEFAULT_SIDES = ("dgm", "dgm_fast", "pythae_trainer", "pythae_manual")
+DGM_SIDES = ("dgm", "dgm_fast")  # dgm_fast: train.precision=bf16 + train.compile=true (same model, same loss)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -88,11 +89,12 @@ class _StopAfter(Callback):
 
 
 class DgmSide:
-    def __init__(self, train, args):
+    def __init__(self, train, args, fast: bool = False):
         t.seed_everything(0)
         self.model = m.create("vae", train.info, hidden=(HIDDEN, HIDDEN), latent_dim=LATENT, activation="tanh",
                               likelihood="bernoulli", architecture="mlp")
-        self.cfg = t.TrainConfig(steps=10**9, batch_size=args.batch_size, lr=args.lr, seed=0)
+        extra = {"precision": "bf16", "compile": True} if fast else {}
+        self.cfg = t.TrainConfig(steps=10**9, batch_size=args.batch_size, lr=args.lr, seed=0, **extra)
         self.trainer = t.Trainer(self.model, train, self.cfg, run_dir=None, model_name="vae", progress=False)
         self.args = args
 
@@ -230,7 +232,7 @@ def main(argv=None) -> int:
     load_start = common.warn_if_busy(threads)
     sides = [s.strip() for s in args.sides.split(",") if s.strip()]
     unknown = set(sides) - {*DEFAULT_SIDES, "pythae_manual_fused"}
-    if unknown or "dgm" not in sides:
+    if unknown or not set(DGM_SIDES) & set(sides):
         sys.exit(f"--sides: need dgm and any of {DEFAULT_SIDES[1:]} + pythae_manual_fused; got {args.sides!r}")
     try:
         import pythae
@@ -242,7 +244,8 @@ def main(argv=None) -> int:
     logging.getLogger("pythae.trainers.base_trainer.base_trainer").setLevel(logging.WARNING)
 
     train = dgm.data.load("mnist", split="train", data_dir=common.data_dir(), download=False)
-    make = {"dgm": lambda: DgmSide(train, args), "pythae_trainer": lambda: PythaeTrainerSide(train, args),
+    make = {"dgm": lambda: DgmSide(train, args), "dgm_fast": lambda: DgmSide(train, args, fast=True),
+            "pythae_trainer": lambda: PythaeTrainerSide(train, args),
             "pythae_manual": lambda: PythaeManualSide(train, args),
             "pythae_manual_fused": lambda: PythaeManualSide(train, args, fused=True)}
     runners = {s: make[s]() for s in sides}
@@ -254,22 +257,26 @@ def main(argv=None) -> int:
             print(f"round {r + 1}/{args.rounds} {s}: {rates[s][-1]:.0f} samples/s", file=sys.stderr, flush=True)
 
     med = {s: statistics.median(v) for s, v in rates.items()}
-    peers = {s: v for s, v in med.items() if s != "dgm"}
-    ratios = {f"ratio_vs_{s}": round(med["dgm"] / v, 3) for s, v in peers.items()}
+    peers = {s: v for s, v in med.items() if s not in DGM_SIDES}
+    ours = {s: v for s, v in med.items() if s in DGM_SIDES}
+    ratios = {f"ratio_{o}_vs_{s}": round(ov / v, 3) for o, ov in ours.items() for s, v in peers.items()}
     default_peers = [s for s in peers if s in DEFAULT_SIDES]
     best_peer = max(default_peers or peers, key=lambda s: peers[s]) if peers else None
+    best_ours = max(ours, key=lambda s: ours[s])
     record = {
         "benchmark": "vae_throughput_vs_pythae", "metric": "speedup_vs_pythae",
-        # dgm's median over the faster of pythae's default sides (trainer, manual loop): the conservative ratio
-        "value": round(med["dgm"] / peers[best_peer], 3) if best_peer else None,
-        "compared_with": best_peer, "target": 2.0,
-        "samples_per_s": round(med["dgm"], 1),
+        # dgm's faster setting over the faster of pythae's default sides (trainer, manual loop)
+        "value": round(ours[best_ours] / peers[best_peer], 3) if best_peer else None,
+        "dgm_side": best_ours, "compared_with": best_peer, "target": 2.0,
+        "meets_target": bool(best_peer) and ours[best_ours] / peers[best_peer] >= 2.0,
+        "samples_per_s": round(ours[best_ours], 1),
         **{f"samples_per_s_{s}": round(v, 1) for s, v in med.items()},
         **ratios,
         "rounds": {s: [round(x, 1) for x in v] for s, v in rates.items()},
         "round_s": args.round_s, "n_rounds": args.rounds, "warmup_steps": args.warmup_steps,
         "budget_s": args.round_s * args.rounds * len(sides), "train_s": round(args.round_s * args.rounds, 1),
         "batch_size": args.batch_size, "lr": args.lr, "optimizer_dgm": "Adam(fused=True) via dgm Trainer",
+        "dgm_fast_setting": "TrainConfig(precision='bf16', compile=True): bf16 autocast forward, fp32 weights",
         "optimizer_pythae": "torch.optim.Adam defaults (as pythae's BaseTrainer builds it)",
         "params": {s: r.params() for s, r in runners.items()},
         "pythae": getattr(pythae, "__version__", None) or _dist_version("pythae"),

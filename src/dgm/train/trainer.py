@@ -54,6 +54,7 @@ class Trainer:
         self.step = self.epoch = self.batch_in_epoch = 0
         self.nonfinite_consecutive = self.nonfinite_total = 0
         self.started_fresh = True
+        self._loss = torch.compile(model.loss) if self.config.compile else model.loss
         self.callbacks = list(callbacks) if callbacks is not None else default_callbacks(self, progress)
         seed_everything(self.config.seed)
         self.data_generator.manual_seed(self.config.seed + 1)
@@ -125,7 +126,7 @@ class Trainer:
         for group in self.model.update_schedule(self.step):
             self.model.zero_grad(set_to_none=True)
             with self._autocast():
-                out = self.model.loss(batch, group)
+                out = self._loss(batch, group)
             prefix = f"{group}/" if len(self.optimizers) > 1 else ""
             ok = self._check_finite(out, group)
             if ok:
