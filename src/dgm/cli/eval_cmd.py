@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                                                    progress=not args.json))
     if net is not None and any(m in ("fid", "kid", "is", "pr", "classes") for m in metrics):
         if samples is None:
-            samples = to_uint8(sample_images(model, args.n, seed=args.seed))
+            samples = torch.from_numpy(to_uint8(sample_images(model, args.n, seed=args.seed)))
         if tuple(samples.shape[1:]) != tuple(reference.info.shape):
             raise DataError(f"samples of shape {tuple(samples.shape[1:])} do not match {dataset} "
                             f"{tuple(reference.info.shape)}")
