@@ -74,7 +74,7 @@ def test_eval_json(trained, capsys):
     assert m["iwae_20"]["nll_nats"] <= m["elbo"]["nll_nats"] + 1.0  # IWAE-20 is the tighter bound
     assert m["elbo"]["bits_per_dim"] == pytest.approx(m["elbo"]["nll_nats"] / (784 * np.log(2)))
     assert 0 <= m["active_units"]["count"] <= 2
-    assert json.loads((trained / "eval" / "metrics.json").read_text())["n"] == 40
+    assert json.loads((trained / "eval" / "metrics.json").read_text())["n_test"] == 40
 
 
 def test_viz(trained, tmp_path):
@@ -157,3 +157,22 @@ def test_yaml_config(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("modle: {}\n")
     assert dgm("train", "vae", "--config", bad) == 2
+
+
+def test_out_of_memory_is_one_line_with_advice(tmp_path, monkeypatch, capsys):
+    from dgm.models.vae import VAE
+
+    def boom(self, batch, group="main"):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(VAE, "loss", boom)
+    assert dgm("train", "vae", "--steps", 5, "--out", tmp_path / "oom", *TINY) == 1
+    err = capsys.readouterr().err.strip()
+    assert "out of memory" in err and "--batch-size" in err and "peak" in err and len(err.splitlines()) == 1
+
+
+def test_deterministic_flag(tmp_path):
+    try:
+        assert dgm("train", "vae", "--steps", 3, "--out", tmp_path / "d", "--deterministic", *TINY) == 0
+    finally:
+        torch.use_deterministic_algorithms(False)

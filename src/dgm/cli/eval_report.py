@@ -15,6 +15,8 @@ def format_record(record: dict) -> str:
         if isinstance(m, dict) and "nll_nats" in m:
             lines.append(f"{name + ' nll':<20}{m['nll_nats']:>12.3f}  nats; {m['bits_per_dim']:.4f} bits/dim "
                          f"({m['estimator']}, n={m['n']}, input {m['input_transform']})")
+            if m.get("likelihood_note"):
+                lines.append(f"{'':<32}  {m['likelihood_note']}")
         elif name == "active_units":
             lines.append(f"{'active units':<20}{m['count']:>12d}  of {m['of']} (Cov > {m['threshold']})")
         elif name == "quality":

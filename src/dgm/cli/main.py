@@ -56,14 +56,32 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except MemoryError:
-        print("error: out of memory; lower --batch-size", file=sys.stderr)
+        print(f"error: out of memory (peak {peak_memory()}); lower --batch-size", file=sys.stderr)
         return 1
     except Exception as e:  # noqa: BLE001 - one line, no traceback, unless asked for
         if verbose:
             raise
         msg = str(e).splitlines()[0] if str(e) else ""
         if "out of memory" in msg.lower():
-            print(f"error: out of memory ({msg}); lower --batch-size", file=sys.stderr)
+            print(f"error: out of memory (peak {peak_memory()}: {msg}); lower --batch-size; the last "
+                  "checkpoint is intact", file=sys.stderr)
         else:
             print(f"error: unexpected {type(e).__name__}: {msg} (run with -v for the traceback)", file=sys.stderr)
         return 1
+
+
+def peak_memory() -> str:
+    """Peak memory of this process: GPU allocator peak when CUDA is in use, else peak resident set size."""
+    try:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB on the GPU"
+    except Exception:  # noqa: BLE001 - reporting must never fail
+        pass
+    try:
+        import resource
+
+        return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB resident"
+    except Exception:  # noqa: BLE001
+        return "unknown"

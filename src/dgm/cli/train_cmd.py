@@ -39,6 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run exactly from its last checkpoint")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic algorithms (bitwise-reproducible GPU runs; slower)")
     p.set_defaults(run=run)
 
 
@@ -79,9 +81,24 @@ def _norm(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
+def make_deterministic() -> None:
+    """torch.use_deterministic_algorithms; cuBLAS needs its workspace setting before CUDA initialises."""
+    import os
+
+    if torch.cuda.is_available():
+        if torch.cuda.is_initialized() and os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in (":4096:8", ":16:8"):
+            raise ConfigError("--deterministic needs CUBLAS_WORKSPACE_CONFIG=:4096:8 set before CUDA starts; "
+                              "export it and rerun")
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.deterministic:
+        make_deterministic()
     name = args.model
     entry = models.get(name)
     model_vals, train_vals, data_vals = requested_values(args)

@@ -33,6 +33,9 @@ def negative_log_likelihood(model: GenerativeModel, data: ImageDataset, k: int =
         n += len(x)
     nll = -total / n
     dims = math.prod(data.info.shape)
-    return {"nll_nats": nll, "bits_per_dim": float(bits_per_dim(nll, dims)), "k": k, "n": n,
-            "estimator": "exact" if exact else ("elbo" if k == 1 else f"iwae-{k}"), "seed": seed,
-            "input_transform": model.input_transform}
+    record = {"nll_nats": nll, "bits_per_dim": float(bits_per_dim(nll, dims)), "k": k, "n": n,
+              "estimator": "exact" if exact else ("elbo" if k == 1 else f"iwae-{k}"), "seed": seed,
+              "input_transform": model.input_transform}
+    if getattr(model, "likelihood_note", None):  # e.g. a flow's dequantisation convention
+        record["likelihood_note"] = model.likelihood_note
+    return record
