@@ -80,6 +80,7 @@ def test_eval_npz_and_compare(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "vae", "--steps", "10", "--out", str(run), "--no-progress",
                  "--set", "model.hidden=[16]"]) == 0
+    capsys.readouterr()
     assert main(["eval", str(run), "-n", "200", "--k", "5", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert {"elbo", "iwae_5", "active_units", "quality"} <= set(rec["metrics"])
