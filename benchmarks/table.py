@@ -43,7 +43,10 @@ def table(records: list[dict]) -> str:
             "|---|---|---|---|---|---|---|---|---|")
     rows = []
     for r in sorted(records, key=lambda r: (r.get("benchmark", ""), fmt(r.get("model", r.get("name", ""))))):
-        variant = r.get("model") or r.get("name") or r.get("variant") or ""
+        variant = r.get("variant") or r.get("model") or r.get("name") or ""
+        if r.get("dgm_side"):  # side-by-side speed records: say who was compared with whom
+            others = ", ".join(f"{k[6:]} {v}x" for k, v in r.items() if k.startswith("ratio_"))
+            variant = f"{r['dgm_side']} vs {r.get('compared_with')} ({others})"
         target = r.get("target")
         met = r.get("meets_target")
         target_s = "" if target is None else f"{fmt(target)} ({'met' if met else 'not met'})" if met is not None \
