@@ -8,7 +8,6 @@ size of every file): a directory without a valid manifest does not exist. No pic
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..data.download import sha256_of as sha256_file
 from ..errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -42,14 +42,6 @@ class Checkpoint:
     @property
     def step(self) -> int:
         return int(self.train_state.get("step", 0))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
