@@ -11,6 +11,10 @@ from dgm.runs import load_run
 from dgm.train import TrainConfig, Trainer
 
 
+# autoregressive models sample pixel by pixel: their 28x28 sampling contracts run with `-m slow`
+NAMES = [pytest.param(n, marks=pytest.mark.slow) if "pixelcnn" in n else n for n in models.names()]
+
+
 def tiny(name, info, **kw):
     cls = models.get(name).cls
     fields = cls.Config.__dataclass_fields__
@@ -44,7 +48,7 @@ def group_gradients(model, batch):
         assert not missing, f"group {group}: {len(missing)} parameters get no gradient"
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", NAMES)
 def test_step_gradients_and_samples(name, images):
     torch.manual_seed(0)
     model = tiny(name, images.info)
@@ -78,7 +82,7 @@ def test_points_data(name):
     assert model.sample(7, generator=torch.Generator().manual_seed(0)).shape == (7, 2)
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", NAMES)
 def test_save_load_reproduces_samples(name, images, tmp_path):
     torch.manual_seed(0)
     model = tiny(name, images.info)

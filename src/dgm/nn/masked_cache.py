@@ -34,9 +34,16 @@ class ConvCache:
         self.matrix = w.permute(2, 3, 1, 0).reshape(self.kh * self.kw * c_in, -1).contiguous()  # (kh*kw*in, out)
         self.bias = conv.bias.detach().to(dtype) if conv.bias is not None else None
 
-    def write(self, i: int, j: int, value: torch.Tensor) -> None:
-        """value: (B, in) = the conv's input at pixel (i, j)."""
-        self.buf[:, i + self.top, j + self.left] = value
+    def write(self, i: int, j: int, value: torch.Tensor, channel: int | None = None) -> None:
+        """value: (B, in) = the conv's input at pixel (i, j); or (B,) = input channel ``channel`` there."""
+        if channel is None:
+            self.buf[:, i + self.top, j + self.left] = value
+        else:
+            self.buf[:, i + self.top, j + self.left, channel] = value
+
+    def get(self, i: int, j: int) -> torch.Tensor:
+        """The stored input at pixel (i, j): (B, in)."""
+        return self.buf[:, i + self.top, j + self.left]
 
     def write_row(self, i: int, value: torch.Tensor) -> None:
         """value: (B, W, in) = the conv's input along row i."""

@@ -1,0 +1,168 @@
+"""PixelCNN / Gated PixelCNN on binarized MNIST (Larochelle & Murray's fixed binarisation and 50k/10k/10k
+split), trained for a wall-clock budget; exact test NLL in nats on the 10k test images.
+
+The figure (the issue's): test NLL <= 90 nats within 30 minutes of training on 2 CPU threads (anchor:
+PixelCNN 81.30 nats, van den Oord et al. 2016). The record holds the learning curve (test NLL on the first
+--curve-n test images every --curve-every-s seconds of training; evaluation time is not charged to the
+budget) and a 64-sample grid drawn with the fast sampler.
+
+    PYTHONPATH=src python3 benchmarks/pixelcnn_binarized_mnist.py --model pixelcnn          # 1800 s + eval
+    PYTHONPATH=src python3 benchmarks/pixelcnn_binarized_mnist.py --model gated-pixelcnn
+    PYTHONPATH=src python3 benchmarks/pixelcnn_binarized_mnist.py --budget-s 20 --eval-n 200 --no-record
+
+The run directory (printed, and in the record) keeps the final checkpoint, so `dgm eval RUN --metrics nll`
+and `benchmarks/pixelcnn_sampling_speed.py --run RUN` can use the trained model.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common  # first: puts src/ on sys.path when needed
+import torch
+
+import dgm.data
+import dgm.models as m
+import dgm.train as t
+from dgm.config import to_dict
+from dgm.metrics import negative_log_likelihood
+from dgm.train.callbacks import Callback
+from dgm.viz import save_grid
+from vae_binarized_mnist import TimeBudget
+
+TARGET, ANCHOR = 90.0, 81.30  # nats on the test split
+FULL = {"budget_s": 1800.0, "eval_n": 10000}
+# sized for the 2-core budget (as configs/pixelcnn_binarized_mnist.yaml, pixelcnn_gated_binarized_mnist.yaml)
+ARCH = {
+    "pixelcnn": {"channels": 64, "blocks": 6, "out_hidden": 64},
+    "gated-pixelcnn": {"channels": 32, "layers": 6, "out_hidden": 64},
+}
+
+
+class LearningCurve(Callback):
+    """Every ``every_s`` seconds of training: ``metric`` ("nll_nats" or "bits_per_dim") of ``data`` (a test
+    subset), appended to ``points`` as [train seconds, step, value]; the evaluation time is given back to the
+    budget. ``seed`` fixes the test set's binarisation or dequantisation."""
+
+    def __init__(self, budget: TimeBudget, data, every_s: float, metric: str = "nll_nats", seed: int = 0):
+        self.budget, self.data, self.every_s, self.metric, self.seed = budget, data, every_s, metric, seed
+        self.points: list[list[float]] = []
+        self.next_at = every_s
+
+    def evaluate(self, trainer) -> None:
+        t0 = time.perf_counter()
+        trainer.model.eval()
+        value = negative_log_likelihood(trainer.model, self.data, batch_size=250, seed=self.seed)[self.metric]
+        trainer.model.train()
+        train_s = t0 - self.budget.t0
+        self.points.append([round(train_s, 1), trainer.step, round(value, 4)])
+        print(f"  {train_s:7.0f} s  step {trainer.step:6d}  test-subset {self.metric} {value:.4f}",
+              file=sys.stderr)
+        self.budget.t0 += time.perf_counter() - t0  # evaluation is not training time
+
+    def on_step_end(self, trainer, logs):
+        if time.perf_counter() - self.budget.t0 >= self.next_at:
+            self.evaluate(trainer)
+            self.next_at += self.every_s
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", choices=sorted(ARCH), default="pixelcnn")
+    p.add_argument("--budget-s", type=float, default=FULL["budget_s"], help="training wall-clock budget")
+    p.add_argument("--max-steps", type=int, default=None, help="also stop after this many steps")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr-min", type=float, default=5e-5, help="final lr of the cosine schedule")
+    p.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
+    p.add_argument("--grad-clip", type=float, default=100.0)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="training precision (bf16 autocast for the network; evaluation is always fp32)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="architecture override, e.g. channels=96 (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-n", type=int, default=FULL["eval_n"], help="test images evaluated (first n)")
+    p.add_argument("--curve-n", type=int, default=1000, help="test images of each learning-curve point")
+    p.add_argument("--curve-every-s", type=float, default=None, help="default: budget / 10")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", type=Path, default=None, help="run directory (default: a new folder under /tmp)")
+    p.add_argument("--no-record", action="store_true",
+                   help="smoke test: do not append to benchmarks/results/*.jsonl; grid goes to the run dir")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads = common.set_threads(args.threads)
+    load_start = common.warn_if_busy(threads)
+    data = common.data_dir()
+    train = dgm.data.load("binarized-mnist", split="train", data_dir=data, download=False)
+    test = dgm.data.load("binarized-mnist", split="test", data_dir=data, download=False)
+    run_dir = args.out or Path(tempfile.mkdtemp(prefix=f"dgm-bench-{args.model}-"))
+
+    t.seed_everything(args.seed)
+    arch = dict(ARCH[args.model])
+    arch.update(dict(kv.split("=", 1) for kv in args.set))
+    config = m.build_config(args.model, arch)
+    model = m.create(args.model, train.info, config=config)
+    cfg = t.TrainConfig(steps=10**9, batch_size=args.batch_size, lr=args.lr, seed=args.seed, log_every=200,
+                        grad_clip=args.grad_clip, precision=args.precision)
+    trainer = t.Trainer(model, train, cfg, run_dir=run_dir, model_name=args.model, progress=False)
+    budget = TimeBudget(args.budget_s, args.lr, args.lr_min, args.schedule, args.max_steps)
+    curve = LearningCurve(budget, test.subset(slice(0, args.curve_n)), args.curve_every_s or args.budget_s / 10)
+    trainer.callbacks[:0] = [budget, curve]  # first, so the other callbacks see the shortened run
+    params = sum(p.numel() for p in model.parameters())
+    print(f"training {args.model} ({params} parameters) for {args.budget_s:g} s on {threads} threads; "
+          f"run dir {run_dir}", file=sys.stderr)
+    t0 = time.perf_counter()
+    last = trainer.fit()
+    fit_s = time.perf_counter() - t0
+    train_s = budget.t_end or fit_s
+    steps = trainer.step
+
+    model.eval()
+    t1 = time.perf_counter()
+    result = negative_log_likelihood(model, test.subset(slice(0, args.eval_n)), batch_size=250)
+    eval_s = time.perf_counter() - t1
+    nll = result["nll_nats"]
+    final_subset = nll if args.eval_n == args.curve_n else \
+        negative_log_likelihood(model, curve.data, batch_size=250)["nll_nats"]
+    if not curve.points or curve.points[-1][1] != steps:
+        curve.points.append([round(train_s, 1), steps, round(final_subset, 4)])
+    t2 = time.perf_counter()
+    samples = model.sample(64, generator=torch.Generator().manual_seed(1234))
+    sample_s = time.perf_counter() - t2
+    grid_dir = run_dir if args.no_record else common.RESULTS
+    grid = save_grid(samples, grid_dir / f"pixelcnn_binarized_mnist_{args.model}.png", nrow=8)
+    print(f"trained {steps} steps in {train_s:.1f} s; test NLL {nll:.2f} nats ({result['bits_per_dim']:.4f} "
+          f"bits/dim) on {result['n']} images; 64 samples in {sample_s:.1f} s", file=sys.stderr)
+
+    full = args.eval_n >= FULL["eval_n"] and args.budget_s <= FULL["budget_s"]
+    record = {
+        "benchmark": "pixelcnn_binarized_mnist", "metric": "test_nll_nats", "value": round(nll, 3),
+        "model": args.model, "target": TARGET, "anchor": ANCHOR,
+        "meets_target": (nll <= TARGET) if full else None, "full_setting": full,
+        "bits_per_dim": round(result["bits_per_dim"], 5), "eval_n": result["n"], "eval_s": round(eval_s, 1),
+        "curve": {"columns": ["train_s", "step", f"test_nll_nats_first_{args.curve_n}"], "points": curve.points},
+        "budget_s": args.budget_s, "train_s": round(train_s, 1), "fit_s": round(fit_s, 1), "steps": steps,
+        "samples_per_s": round(steps * args.batch_size / train_s, 1),
+        "epochs": round(steps * args.batch_size / len(train), 2),
+        "train_loss_last": round(last.get("loss", float("nan")), 3), "nonfinite_skipped": trainer.nonfinite_total,
+        "batch_size": args.batch_size, "lr": args.lr, "lr_min": args.lr_min, "schedule": args.schedule,
+        "grad_clip": args.grad_clip, "precision": args.precision, "seed": args.seed,
+        "model_config": to_dict(config),
+        "params": params, "sample_64_s": round(sample_s, 2), "threads": threads, "load_avg_start": load_start,
+        "run_dir": str(run_dir), "artifacts": [common.rel(grid)],
+    }
+    if not math.isfinite(nll):
+        record["error"] = "non-finite test NLL"
+    common.emit(record, "pixelcnn_binarized_mnist", save=not args.no_record)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
