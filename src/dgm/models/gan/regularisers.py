@@ -30,8 +30,9 @@ def matrix_weights(module: nn.Module) -> list[torch.Tensor]:
 
 
 class HistoricalAverage(nn.Module):
-    """Keeps the running mean of a player's parameters over the steps seen; ``penalty`` is
-    sum ||theta - mean_t theta||^2 (Salimans et al. 2016). The means are buffers, so they are checkpointed."""
+    """Historical averaging (Salimans et al. 2016): ``penalty`` is sum ||theta - theta_bar||^2 where theta_bar is
+    the mean of the parameters at the previous calls (the initial values before any); each call then folds the
+    current values into the mean. The means are buffers, so they are checkpointed."""
 
     def __init__(self, params: Iterable[nn.Parameter]):
         super().__init__()

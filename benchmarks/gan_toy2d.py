@@ -1,0 +1,112 @@
+"""Mode coverage of GANs on the 2-D toys of the unrolled-GAN / VEEGAN / PacGAN papers: a ring of 8 Gaussians
+(radius 2, std 0.02) and a 5x5 grid of Gaussians (spacing 2, std 0.05), for a fixed training budget per run.
+
+    PYTHONPATH=src python3 benchmarks/gan_toy2d.py                          # 4 models x 2 toys x 120 s
+    PYTHONPATH=src python3 benchmarks/gan_toy2d.py --budget-s 5 --no-record  # smoke test
+
+Protocol: each model is trained with its preset (networks, objective, penalties, its paper's optimiser) on
+the toy's 50,000 training points, batch 256 for every model, for ``--budget-s`` seconds; then 10,000 points
+are sampled (seed 1234). A sample is *high quality* if it lies within 3 standard deviations of its nearest mode
+centre; a mode is *covered* if at least ``--min-share`` (default 0.2%, i.e. 20 of 10,000) of all samples are
+high-quality samples nearest to it. Reported per run: modes covered (of 8 / 25), the high-quality fraction,
+and the largest / smallest share of high-quality samples a covered mode gets. Scatter plots of 2,500 samples
+over the data go to benchmarks/results/gan_toy2d_<model>_<toy>.png. Prints one JSON line last.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import common  # first: puts src/ on sys.path when needed
+import gan_common
+import torch
+
+import dgm.data
+from dgm.viz import save_scatter
+
+MODELS = ("gan", "wgan-gp", "sngan", "unrolled-gan")
+TOYS = {  # name -> (mode centres (K, 2), std of each mode, plot extent)
+    "ring8": (2.0 * torch.stack([torch.cos(torch.arange(8) * 2 * math.pi / 8),
+                                 torch.sin(torch.arange(8) * 2 * math.pi / 8)], 1), 0.02, 2.6),
+    "grid25": (torch.stack([(torch.arange(25) // 5).float() * 2 - 4, (torch.arange(25) % 5).float() * 2 - 4], 1),
+               0.05, 5.5),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated registered GAN names")
+    p.add_argument("--toys", default=",".join(TOYS), help="comma-separated: ring8, grid25")
+    p.add_argument("--budget-s", type=float, default=120.0, help="training seconds per (model, toy)")
+    p.add_argument("--max-steps", type=int, default=None, help="also stop after this many steps")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--n-samples", type=int, default=10_000)
+    p.add_argument("--min-share", type=float, default=0.002, help="share of all samples that covers a mode")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-record", action="store_true", help="smoke test: nothing appended to benchmarks/results")
+    return p.parse_args(argv)
+
+
+def mode_coverage(points: torch.Tensor, centres: torch.Tensor, std: float, min_share: float) -> dict:
+    """High-quality fraction and modes covered by samples (N, 2) of a mixture with these centres (K, 2)."""
+    dist = torch.cdist(points.double(), centres.double())  # (N, K)
+    nearest, mode = dist.min(1)
+    hq = nearest < 3 * std
+    counts = torch.bincount(mode[hq], minlength=len(centres))
+    covered = counts >= min_share * len(points)
+    share = counts[covered].double() / max(int(hq.sum()), 1)
+    return {"modes_covered": int(covered.sum()), "modes": len(centres),
+            "high_quality": round(float(hq.double().mean()), 4),
+            "max_mode_share": round(float(share.max()), 4) if covered.any() else None,
+            "min_mode_share": round(float(share.min()), 4) if covered.any() else None,
+            "finite": bool(torch.isfinite(points).all())}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads = common.set_threads(args.threads)
+    load_start = common.warn_if_busy(threads)
+    models = [s.strip() for s in args.models.split(",") if s.strip()]
+    toys = [s.strip() for s in args.toys.split(",") if s.strip()]
+    bad = [t for t in toys if t not in TOYS]
+    if bad:
+        sys.exit(f"--toys: unknown {bad}; choose from {list(TOYS)}")
+    out_dir = Path(tempfile.mkdtemp(prefix="dgm-bench-gan-toy-")) if args.no_record else common.RESULTS
+    results, artifacts = [], []
+    for toy in toys:
+        data = dgm.data.load(toy, split="train")
+        centres, std, extent = TOYS[toy]
+        for name in models:
+            print(f"training {name} on {toy} for {args.budget_s:g} s", file=sys.stderr, flush=True)
+            trainer, summary = gan_common.train_for(name, data, args.budget_s, max_steps=args.max_steps,
+                                                    seed=args.seed, train_overrides={"batch_size": args.batch_size})
+            model = trainer.sampling_model.eval()
+            with torch.no_grad():
+                pts = model.sample(args.n_samples, generator=torch.Generator().manual_seed(1234))
+            cov = mode_coverage(pts, centres, std, args.min_share)
+            png = save_scatter(pts[:2500], out_dir / f"gan_toy2d_{name}_{toy}.png", reference=data.data[:2500],
+                               extent=extent)
+            artifacts.append(common.rel(png))
+            results.append({"model": name, "toy": toy, **cov, **summary})
+            print(f"  {name} {toy}: {cov['modes_covered']}/{cov['modes']} modes, high quality "
+                  f"{cov['high_quality']:.3f}, {summary['steps']} steps", file=sys.stderr, flush=True)
+    covered = [r["modes_covered"] / r["modes"] for r in results]
+    record = {
+        "benchmark": "gan_toy2d", "metric": "mean_fraction_of_modes_covered",
+        "value": round(sum(covered) / len(covered), 4), "variant": ",".join(models) + " on " + ",".join(toys),
+        "full_setting": args.budget_s >= 120 and args.n_samples == 10_000 and args.max_steps is None,
+        "results": [{k: v for k, v in r.items() if k != "last"} for r in results],
+        "budget_s": args.budget_s, "batch_size": args.batch_size, "n_samples": args.n_samples,
+        "min_share": args.min_share, "high_quality_radius": "3 std", "seed": args.seed,
+        "threads": threads, "load_avg_start": load_start, "artifacts": artifacts,
+    }
+    common.emit(record, "gan_toy2d", save=not args.no_record)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

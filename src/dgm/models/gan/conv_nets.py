@@ -1,0 +1,64 @@
+"""DCGAN networks (Radford et al. 2016): transposed-conv generator with batch norm and ReLU, tanh output;
+strided-conv discriminator with LeakyReLU(0.2), no norm on its first layer. Widths double per stage."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...nn import SelfAttention2d
+from .networks import NetSpec, architectures, concat_labels, d_norm, label_maps, stages
+
+
+class DCGANGenerator(nn.Module):
+    """noise (B, Z) [+ labels] -> (B, C, H, W) in [-1, 1].
+
+    Project and reshape to (channels * 2^(k-1), H/2^k, W/2^k), then k stride-2 4x4 transposed convs
+    (28x28: 128x7x7 -> 64x14x14 -> 1x28x28 for channels = 64)."""
+
+    def __init__(self, spec: NetSpec):
+        super().__init__()
+        c_out, h, w = spec.shape
+        k, self.h0, self.w0 = stages(h, w)
+        widths = [spec.channels * 2 ** i for i in reversed(range(k))]
+        self.k = spec.g_concat
+        self.project = nn.Linear(spec.noise_dim + self.k, widths[0] * self.h0 * self.w0, bias=False)
+        layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU()]
+        for i in range(k - 1):
+            layers += [nn.ConvTranspose2d(widths[i], widths[i + 1], 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(widths[i + 1]), nn.ReLU()]
+            if spec.attention and i == 0:
+                layers.append(SelfAttention2d(widths[1]))
+        layers += [nn.ConvTranspose2d(widths[-1], c_out, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.widths = widths
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.project(concat_labels(noise, labels, self.k))
+        return self.net(h.view(-1, self.widths[0], self.h0, self.w0))
+
+
+class DCGANTrunk(nn.Module):
+    """x (B, C, H, W) [+ label maps] -> features (B, channels * 2^(k-1) * H/2^k * W/2^k)."""
+
+    def __init__(self, spec: NetSpec):
+        super().__init__()
+        c, h, w = spec.shape
+        k, h0, w0 = stages(h, w)
+        widths = [spec.channels * 2 ** i for i in range(k)]
+        self.k = spec.num_classes if spec.d_concat else 0
+        layers: list[nn.Module] = [nn.Conv2d(c + self.k, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
+        if spec.attention:
+            layers.append(SelfAttention2d(widths[0]))
+        for i in range(1, k):
+            layers += [nn.Conv2d(widths[i - 1], widths[i], 4, 2, 1, bias=spec.d_norm == "none"),
+                       d_norm(spec.d_norm, widths[i]), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*layers, nn.Flatten())
+        self.out_features = widths[-1] * h0 * w0
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(label_maps(x, labels, self.k) if self.k else x)
+
+
+@architectures.register("dcgan", help="DCGAN: transposed convs + BN + ReLU (G), strided convs + LeakyReLU (D)")
+def build(spec: NetSpec) -> tuple[nn.Module, nn.Module]:
+    return DCGANGenerator(spec), DCGANTrunk(spec)

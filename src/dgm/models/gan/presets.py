@@ -1,0 +1,62 @@
+"""The registered GAN variants: each is the one GAN class with its paper's config values and training settings."""
+from __future__ import annotations
+
+from ..registry import register_model
+from .model import GAN
+
+DCGAN_TRAIN = {"lr": 2e-4, "betas": (0.5, 0.999), "optimizer": "adam"}
+
+register_model(
+    "gan", GAN, "GAN (Goodfellow et al. 2014): MLPs, minimax objective",
+    preset={"architecture": "mlp", "objective": "minimax", "init": "default"},
+    train={**DCGAN_TRAIN, "batch_size": 100, "steps": 20_000})
+register_model(
+    "dcgan", GAN, "DCGAN (Radford et al. 2016): conv nets with batch norm, non-saturating loss",
+    preset={"architecture": "dcgan"}, train={**DCGAN_TRAIN, "batch_size": 128, "steps": 10_000})
+register_model(
+    "cgan", GAN, "conditional GAN (Mirza & Osindero 2014): one-hot labels into G and D (DCGAN nets)",
+    preset={"g_conditioning": "concat", "d_conditioning": "concat"},
+    train={**DCGAN_TRAIN, "batch_size": 128, "steps": 10_000})
+register_model(
+    "acgan", GAN, "AC-GAN (Odena et al. 2017): labels into G, auxiliary classifier on D (DCGAN nets)",
+    preset={"g_conditioning": "concat", "d_conditioning": "auxiliary"},
+    train={**DCGAN_TRAIN, "batch_size": 100, "steps": 10_000})
+register_model(
+    "lsgan", GAN, "LSGAN (Mao et al. 2017): least-squares objective, a=0 b=1 c=1 (DCGAN nets)",
+    preset={"objective": "least-squares"}, train={**DCGAN_TRAIN, "batch_size": 64, "steps": 10_000})
+register_model(
+    "wgan", GAN, "WGAN (Arjovsky et al. 2017): Wasserstein critic, weight clipping 0.01, 5 critic steps, RMSProp",
+    preset={"objective": "wasserstein", "clip": 0.01, "n_critic": 5},
+    train={"optimizer": "rmsprop", "lr": 5e-5, "batch_size": 64, "steps": 50_000})
+register_model(
+    "wgan-gp", GAN, "WGAN-GP (Gulrajani et al. 2017): gradient penalty 10, layer-norm critic, 5 critic steps",
+    preset={"objective": "wasserstein", "gp_weight": 10.0, "n_critic": 5, "d_norm": "layer"},
+    train={"optimizer": "adam", "lr": 1e-4, "betas": (0.0, 0.9), "batch_size": 64, "steps": 50_000})
+register_model(
+    "hinge-gan", GAN, "hinge-loss GAN (Lim & Ye 2017, Geometric GAN) on DCGAN nets",
+    preset={"objective": "hinge"}, train={**DCGAN_TRAIN, "batch_size": 64, "steps": 10_000})
+register_model(
+    "sngan", GAN, "SN-GAN (Miyato et al. 2018): spectrally normalised D without batch norm, hinge loss",
+    preset={"objective": "hinge", "spectral_norm": "discriminator", "d_norm": "none"},
+    train={**DCGAN_TRAIN, "batch_size": 64, "steps": 20_000})
+register_model(
+    "sagan", GAN, "SAGAN (Zhang et al. 2019): ResNet G/D with self-attention, SN on both, hinge, TTUR",
+    preset={"architecture": "resnet", "attention": True, "spectral_norm": "both", "objective": "hinge",
+            "init": "orthogonal", "lr_d": 4e-4, "lr_g": 1e-4},
+    train={"optimizer": "adam", "lr": 1e-4, "betas": (0.0, 0.9), "batch_size": 64, "steps": 20_000})
+register_model(
+    "biggan-small", GAN, "small BigGAN (Brock et al. 2019): SAGAN + conditional BN with shared embedding and "
+    "hierarchical z, projection D, orthogonal reg., 2 D steps, EMA of G",
+    preset={"architecture": "resnet", "attention": True, "spectral_norm": "both", "objective": "hinge",
+            "init": "orthogonal", "g_conditioning": "cbn", "d_conditioning": "projection", "ortho_weight": 1e-4,
+            "n_critic": 2, "lr_d": 2e-4, "lr_g": 5e-5, "latent_dim": 120},
+    train={"optimizer": "adam", "lr": 5e-5, "betas": (0.0, 0.999), "batch_size": 64, "steps": 20_000,
+           "ema_decay": 0.999})
+register_model(
+    "infogan", GAN, "InfoGAN (Chen et al. 2016): 10-way categorical + 2 continuous codes, Q head on D's trunk",
+    preset={"info_categorical": 10, "info_continuous": 2, "latent_dim": 62, "lr_d": 2e-4, "lr_g": 1e-3},
+    train={**DCGAN_TRAIN, "batch_size": 64, "steps": 10_000})
+register_model(
+    "unrolled-gan", GAN, "unrolled GAN (Metz et al. 2017): G's loss through 5 unrolled D steps (second order)",
+    preset={"unroll_steps": 5, "mlp_hidden": (128, 128), "latent_dim": 64},
+    train={**DCGAN_TRAIN, "lr": 1e-4, "batch_size": 512, "steps": 20_000})
