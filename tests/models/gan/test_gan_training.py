@@ -1,0 +1,120 @@
+"""GANs in the trainer: the update schedule, EMA of the weights, TTUR, the unrolled (manual) path, and every
+preset on 2-D points."""
+import math
+
+import pytest
+import torch
+
+from dgm.models import Batch, models
+from dgm.models.gan import GAN
+from dgm.models.gan.unrolled import unrolled_generator_loss
+from dgm.train import TrainConfig, Trainer
+from dgm.train.callbacks import Callback
+
+GAN_NAMES = [n for n in models.names() if models.get(n).cls is GAN]
+
+
+def test_n_critic_schedule(mnist64, tiny_gan):
+    model = tiny_gan("wgan-gp", mnist64.info)
+    assert [len(model.update_schedule(s)) for s in range(10)] == [1, 1, 1, 1, 2] * 2
+    tr = Trainer(model, mnist64, TrainConfig(steps=10, batch_size=16, optimizer="adam"), progress=False)
+    tr.fit()
+    steps = {g: int(next(iter(o.state.values()))["step"]) for g, o in tr.optimizers.items()}
+    assert steps == {"discriminator": 10, "generator": 2}
+
+
+@pytest.mark.parametrize("name, calls", [("dcgan", 4), ("wgan-gp", 4)])
+def test_generator_runs_once_per_step(name, calls, mnist64, tiny_gan):
+    """G's step reuses the samples D's step drew for the same batch: one generator forward per trainer step."""
+    model = tiny_gan(name, mnist64.info)
+    count = []
+    model.generator.register_forward_hook(lambda *a: count.append(1))
+    Trainer(model, mnist64, TrainConfig(steps=4, batch_size=16), progress=False).fit()
+    assert len(count) == calls
+    batch = Batch(model.prepare(mnist64.data[:8]), None, step=4)
+    model.loss(Batch(batch.x, None, step=4), "discriminator")
+    model.loss(batch, "generator")  # another batch object: its own fresh samples
+    assert len(count) == calls + 2
+
+
+def test_ttur_learning_rates(mnist64, tiny_gan):
+    model = tiny_gan("sagan", mnist64.info)
+    tr = Trainer(model, mnist64, TrainConfig(steps=1, batch_size=8, lr=1e-3), progress=False)
+    assert tr.optimizers["discriminator"].param_groups[0]["lr"] == 4e-4
+    assert tr.optimizers["generator"].param_groups[0]["lr"] == 1e-4
+    plain = Trainer(tiny_gan("dcgan", mnist64.info), mnist64, TrainConfig(steps=1, batch_size=8, lr=1e-3),
+                    progress=False)
+    assert {o.param_groups[0]["lr"] for o in plain.optimizers.values()} == {1e-3}
+
+
+class Record(Callback):
+    """Keeps a copy of the generator's parameters after every step."""
+
+    def __init__(self):
+        self.history = []
+
+    def on_step_end(self, trainer, logs):
+        self.history.append([p.detach().clone() for p in trainer.model.generator.parameters()])
+
+
+def test_ema_of_a_gan_run(mnist64, tiny_gan):
+    """The EMA copy (used for sampling) is decay * shadow + (1 - decay) * weights after each step."""
+    model = tiny_gan("dcgan", mnist64.info)
+    start = [p.detach().clone() for p in model.generator.parameters()]
+    rec = Record()
+    tr = Trainer(model, mnist64, TrainConfig(steps=4, batch_size=16, ema_decay=0.75), callbacks=[rec],
+                 progress=False)
+    tr.fit()
+    shadow = start
+    for params in rec.history:
+        shadow = [0.75 * s + 0.25 * p for s, p in zip(shadow, params)]
+    for got, want in zip(tr.ema.model.generator.parameters(), shadow):
+        torch.testing.assert_close(got, want)
+    assert tr.sampling_model is tr.ema.model
+    assert not torch.equal(next(tr.ema.model.generator.parameters()), next(model.generator.parameters()))
+
+
+def test_unrolled_gan_runs_through_the_manual_path(ring, tiny_gan):
+    model = tiny_gan("unrolled-gan", ring.info)
+    assert model.manual_optimization and model.config.unroll_steps == 5
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    tr = Trainer(model, ring, TrainConfig(steps=3, batch_size=64), progress=False)
+    logs = tr.fit()
+    assert {"discriminator/loss", "generator/loss"} <= set(logs)
+    assert all(math.isfinite(v) for v in logs.values())
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert any(n.startswith("generator.") for n in changed) and any(n.startswith("critic.") for n in changed)
+
+
+@pytest.mark.parametrize("second_order", [True, False])
+def test_unrolling_leaves_the_discriminator_alone(ring, tiny_gan, second_order):
+    model = tiny_gan("unrolled-gan", ring.info, unroll_second_order=second_order)
+    critic_before = {n: p.detach().clone() for n, p in model.critic.named_parameters()}
+    out = unrolled_generator_loss(model, Batch(ring.data[:32], ring.labels[:32], step=0))
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.generator.parameters())
+    assert all(p.grad is None for p in model.critic.parameters())
+    for n, p in model.critic.named_parameters():
+        assert torch.equal(p, critic_before[n])
+
+
+def test_unrolled_loss_differs_from_the_plain_one(ring, tiny_gan):
+    """With unroll_lr > 0 G is scored against a moved D; with 0 steps of size 0 it is the plain G loss."""
+    batch = Batch(ring.data[:32], None, step=0)
+    plain = tiny_gan("unrolled-gan", ring.info, unroll_lr=0.0)
+    torch.manual_seed(1)
+    a = unrolled_generator_loss(plain, batch)["loss"]
+    torch.manual_seed(1)
+    b = plain.generator_loss(batch)["loss"]
+    torch.testing.assert_close(a, b)
+    moved = tiny_gan("unrolled-gan", ring.info, unroll_lr=1.0)
+    torch.manual_seed(1)
+    assert not torch.allclose(unrolled_generator_loss(moved, batch)["loss"], b)
+
+
+@pytest.mark.parametrize("name", GAN_NAMES)
+def test_every_preset_trains_on_points(name, ring, tiny_gan):
+    model = tiny_gan(name, ring.info)
+    Trainer(model, ring, TrainConfig(steps=3, batch_size=32), progress=False).fit()
+    x = model.eval().sample(9, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (9, 2) and torch.isfinite(x).all()
