@@ -29,8 +29,7 @@ import dgm.train as t
 from dgm.config import to_dict
 from dgm.metrics import negative_log_likelihood
 from dgm.viz import save_grid
-from pixelcnn_binarized_mnist import LearningCurve
-from vae_binarized_mnist import TimeBudget
+from budget import LearningCurve, TimeBudget
 
 TARGET, ANCHOR = 1.6, 1.05  # test bits/dim
 FULL = {"budget_s": 1800.0, "eval_n": 10000}

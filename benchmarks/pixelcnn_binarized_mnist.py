@@ -30,9 +30,8 @@ import dgm.models as m
 import dgm.train as t
 from dgm.config import to_dict
 from dgm.metrics import negative_log_likelihood
-from dgm.train.callbacks import Callback
 from dgm.viz import save_grid
-from vae_binarized_mnist import TimeBudget
+from budget import LearningCurve, TimeBudget
 
 TARGET, ANCHOR = 90.0, 81.30  # nats on the test split
 FULL = {"budget_s": 1800.0, "eval_n": 10000}
@@ -41,33 +40,6 @@ ARCH = {
     "pixelcnn": {"channels": 64, "blocks": 6, "out_hidden": 64},
     "gated-pixelcnn": {"channels": 32, "layers": 6, "out_hidden": 64},
 }
-
-
-class LearningCurve(Callback):
-    """Every ``every_s`` seconds of training: ``metric`` ("nll_nats" or "bits_per_dim") of ``data`` (a test
-    subset), appended to ``points`` as [train seconds, step, value]; the evaluation time is given back to the
-    budget. ``seed`` fixes the test set's binarisation or dequantisation."""
-
-    def __init__(self, budget: TimeBudget, data, every_s: float, metric: str = "nll_nats", seed: int = 0):
-        self.budget, self.data, self.every_s, self.metric, self.seed = budget, data, every_s, metric, seed
-        self.points: list[list[float]] = []
-        self.next_at = every_s
-
-    def evaluate(self, trainer) -> None:
-        t0 = time.perf_counter()
-        trainer.model.eval()
-        value = negative_log_likelihood(trainer.model, self.data, batch_size=250, seed=self.seed)[self.metric]
-        trainer.model.train()
-        train_s = t0 - self.budget.t0
-        self.points.append([round(train_s, 1), trainer.step, round(value, 4)])
-        print(f"  {train_s:7.0f} s  step {trainer.step:6d}  test-subset {self.metric} {value:.4f}",
-              file=sys.stderr)
-        self.budget.t0 += time.perf_counter() - t0  # evaluation is not training time
-
-    def on_step_end(self, trainer, logs):
-        if time.perf_counter() - self.budget.t0 >= self.next_at:
-            self.evaluate(trainer)
-            self.next_at += self.every_s
 
 
 def parse_args(argv=None) -> argparse.Namespace:

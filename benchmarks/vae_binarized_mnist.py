@@ -15,7 +15,6 @@ learning rate by elapsed time (cosine from --lr to --lr-min over the budget). Pr
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 import tempfile
@@ -24,45 +23,15 @@ from pathlib import Path
 
 import common  # first: puts src/ on sys.path when needed
 import torch
+from budget import TimeBudget
 
 import dgm.data
 import dgm.models as m
 import dgm.train as t
-from dgm.train.callbacks import Callback
 from dgm.viz import save_grid
 
 TARGETS = {"vae": 90.0, "iwae": 89.0}  # nats, IWAE-5000 on the 10k test images, after 900 s
 FULL = {"k": 5000, "eval_n": 10000, "budget_s": 900.0}
-
-
-class TimeBudget(Callback):
-    """Stops training after ``budget_s`` seconds (or ``max_steps``) and anneals the lr by elapsed time."""
-
-    def __init__(self, budget_s: float, lr: float, lr_min: float, schedule: str, max_steps: int | None):
-        self.budget_s, self.lr, self.lr_min, self.schedule = budget_s, lr, lr_min, schedule
-        self.max_steps = max_steps
-        self.t0 = self.t_end = 0.0
-        self.steps0 = 0
-
-    def on_fit_start(self, trainer):
-        self.t0, self.steps0 = time.perf_counter(), trainer.step
-
-    def lr_at(self, frac: float) -> float:
-        if self.schedule == "cosine":
-            return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * min(frac, 1.0)))
-        return self.lr
-
-    def on_step_end(self, trainer, logs):
-        elapsed = time.perf_counter() - self.t0
-        if elapsed >= self.budget_s or (self.max_steps is not None and trainer.step >= self.max_steps):
-            self.t_end = elapsed
-            # the loop runs `while step < total_steps`: ending it here is a clean stop (on_fit_end still runs)
-            trainer.config = dataclasses.replace(trainer.config, steps=trainer.step)
-            return
-        lr = self.lr_at(elapsed / self.budget_s)
-        for opt in trainer.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = lr
 
 
 def parse_args(argv=None) -> argparse.Namespace:
