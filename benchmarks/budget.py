@@ -12,6 +12,7 @@ import sys
 import time
 
 import common  # noqa: F401  (puts src/ on sys.path when needed)
+import torch
 
 from dgm.metrics import negative_log_likelihood
 from dgm.train.callbacks import Callback
@@ -72,3 +73,10 @@ class LearningCurve(Callback):
         if time.perf_counter() - self.budget.t0 >= self.next_at:
             self.evaluate(trainer)
             self.next_at += self.every_s
+
+
+def spread_subset(data, n: int):
+    """n images evenly spaced through ``data``: test splits are ordered (the first 1000 of binarized MNIST's test
+    split carry 30% more ink than the rest and score ~10 nats worse), so a prefix is a biased curve."""
+    step = max(len(data) // n, 1)
+    return data.subset(torch.arange(0, len(data), step)[:n])

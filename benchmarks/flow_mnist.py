@@ -29,7 +29,7 @@ import dgm.train as t
 from dgm.config import to_dict
 from dgm.metrics import negative_log_likelihood
 from dgm.viz import save_grid
-from budget import LearningCurve, TimeBudget
+from budget import LearningCurve, TimeBudget, spread_subset
 
 TARGET, ANCHOR = 1.6, 1.05  # test bits/dim
 FULL = {"budget_s": 1800.0, "eval_n": 10000}
@@ -55,8 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="architecture override, e.g. channels=96 (repeatable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dequantize-seed", type=int, default=0, help="seed of the test set's dequantisation")
-    p.add_argument("--eval-n", type=int, default=FULL["eval_n"], help="test images evaluated (first n)")
-    p.add_argument("--curve-n", type=int, default=1000, help="test images of each learning-curve point")
+    p.add_argument("--eval-n", type=int, default=FULL["eval_n"], help="test images evaluated (evenly spaced)")
+    p.add_argument("--curve-n", type=int, default=1000, help="test images of each learning-curve point (evenly spaced)")
     p.add_argument("--curve-every-s", type=float, default=None, help="default: budget / 10")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=None, help="run directory (default: a new folder under /tmp)")
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
                         grad_clip=args.grad_clip)
     trainer = t.Trainer(model, train, cfg, run_dir=run_dir, model_name=args.model, progress=False)
     budget = TimeBudget(args.budget_s, args.lr, args.lr_min, args.schedule, args.max_steps)
-    curve = LearningCurve(budget, test.subset(slice(0, args.curve_n)), args.curve_every_s or args.budget_s / 10,
+    curve = LearningCurve(budget, spread_subset(test, args.curve_n), args.curve_every_s or args.budget_s / 10,
                           metric="bits_per_dim", seed=args.dequantize_seed)
     trainer.callbacks[:0] = [budget, curve]  # first, so the other callbacks see the shortened run
     params = sum(p.numel() for p in model.parameters())
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
 
     model.eval()
     t1 = time.perf_counter()
-    result = bits_per_dim(model, test.subset(slice(0, args.eval_n)), args.dequantize_seed)
+    result = bits_per_dim(model, spread_subset(test, args.eval_n), args.dequantize_seed)
     eval_s = time.perf_counter() - t1
     bpd = result["bits_per_dim"]
     subset = bpd if args.eval_n == args.curve_n else \
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
         "full_setting": full, "nll_nats": round(result["nll_nats"], 2), "eval_n": result["n"],
         "eval_s": round(eval_s, 1), "convention": result.get("likelihood_note"),
         "dequantize_seed": args.dequantize_seed,
-        "curve": {"columns": ["train_s", "step", f"test_bits_per_dim_first_{args.curve_n}"], "points": curve.points},
+        "curve": {"columns": ["train_s", "step", f"test_bits_per_dim_{args.curve_n}_spread"], "points": curve.points},
         "budget_s": args.budget_s, "train_s": round(train_s, 1), "fit_s": round(fit_s, 1), "steps": steps,
         "samples_per_s": round(steps * args.batch_size / train_s, 1),
         "epochs": round(steps * args.batch_size / len(train), 2),
