@@ -70,7 +70,9 @@ def test_step_gradients_and_samples(name, images):
 @pytest.mark.parametrize("name", [n for n in models.names() if models.get(n).cls.__name__ in ("VAE", "Autoencoder")])
 def test_conv_variant(name, images):
     model = tiny(name, images.info, architecture="conv")
+    assert any(isinstance(mod, torch.nn.Conv2d) for mod in model.modules()), "architecture=conv built no conv"
     group_gradients(model, batch_for(model, images))
+    assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, 1, 28, 28)
 
 
 @pytest.mark.parametrize("name", ["vae", "ae"])
