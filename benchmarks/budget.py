@@ -10,10 +10,13 @@ import dataclasses
 import math
 import sys
 import time
+from types import SimpleNamespace
 
 import common  # noqa: F401  (puts src/ on sys.path when needed)
 import torch
 
+import dgm.models as m
+import dgm.train as t
 from dgm.metrics import negative_log_likelihood
 from dgm.train.callbacks import Callback
 
@@ -80,3 +83,29 @@ def spread_subset(data, n: int):
     split carry 30% more ink than the rest and score ~10 nats worse), so a prefix is a biased curve."""
     step = max(len(data) // n, 1)
     return data.subset(torch.arange(0, len(data), step)[:n])
+
+
+def fit_with_curve(args, arch: dict, train, test, run_dir, threads: int, metric: str = "nll_nats",
+                   curve_seed: int = 0, **train_values) -> SimpleNamespace:
+    """Train registered model ``args.model`` (architecture ``arch`` updated by ``args.set``) on ``train`` for
+    ``args.budget_s`` seconds with Adam on a time-based schedule, recording ``metric`` on a spread test subset.
+    Returns model, config, trainer, curve, last logs, fit_s (wall) and train_s (budgeted training time)."""
+    t.seed_everything(args.seed)
+    arch = {**arch, **dict(kv.split("=", 1) for kv in args.set)}
+    config = m.build_config(args.model, arch)
+    model = m.create(args.model, train.info, config=config)
+    cfg = t.TrainConfig(steps=10**9, batch_size=args.batch_size, lr=args.lr, seed=args.seed, log_every=200,
+                        grad_clip=args.grad_clip, **train_values)
+    trainer = t.Trainer(model, train, cfg, run_dir=run_dir, model_name=args.model, progress=False)
+    budget = TimeBudget(args.budget_s, args.lr, args.lr_min, args.schedule, args.max_steps)
+    curve = LearningCurve(budget, spread_subset(test, args.curve_n), args.curve_every_s or args.budget_s / 10,
+                          metric=metric, seed=curve_seed)
+    trainer.callbacks[:0] = [budget, curve]  # first, so the other callbacks see the shortened run
+    params = sum(p.numel() for p in model.parameters())
+    print(f"training {args.model} ({params} parameters) for {args.budget_s:g} s on {threads} threads; "
+          f"run dir {run_dir}", file=sys.stderr)
+    t0 = time.perf_counter()
+    last = trainer.fit()
+    fit_s = time.perf_counter() - t0
+    return SimpleNamespace(model=model, config=config, trainer=trainer, curve=curve, last=last, params=params,
+                           fit_s=fit_s, train_s=budget.t_end or fit_s)

@@ -24,12 +24,10 @@ import common  # first: puts src/ on sys.path when needed
 import torch
 
 import dgm.data
-import dgm.models as m
-import dgm.train as t
 from dgm.config import to_dict
 from dgm.metrics import negative_log_likelihood
 from dgm.viz import save_grid
-from budget import LearningCurve, TimeBudget, spread_subset
+from budget import fit_with_curve, spread_subset
 
 TARGET, ANCHOR = 1.6, 1.05  # test bits/dim
 FULL = {"budget_s": 1800.0, "eval_n": 10000}
@@ -78,25 +76,9 @@ def main(argv=None) -> int:
     test = dgm.data.load("mnist", split="test", data_dir=data, download=False)
     run_dir = args.out or Path(tempfile.mkdtemp(prefix=f"dgm-bench-{args.model}-"))
 
-    t.seed_everything(args.seed)
-    arch = dict(ARCH[args.model])
-    arch.update(dict(kv.split("=", 1) for kv in args.set))
-    config = m.build_config(args.model, arch)
-    model = m.create(args.model, train.info, config=config)
-    cfg = t.TrainConfig(steps=10**9, batch_size=args.batch_size, lr=args.lr, seed=args.seed, log_every=200,
-                        grad_clip=args.grad_clip)
-    trainer = t.Trainer(model, train, cfg, run_dir=run_dir, model_name=args.model, progress=False)
-    budget = TimeBudget(args.budget_s, args.lr, args.lr_min, args.schedule, args.max_steps)
-    curve = LearningCurve(budget, spread_subset(test, args.curve_n), args.curve_every_s or args.budget_s / 10,
-                          metric="bits_per_dim", seed=args.dequantize_seed)
-    trainer.callbacks[:0] = [budget, curve]  # first, so the other callbacks see the shortened run
-    params = sum(p.numel() for p in model.parameters())
-    print(f"training {args.model} ({params} parameters) for {args.budget_s:g} s on {threads} threads; "
-          f"run dir {run_dir}", file=sys.stderr)
-    t0 = time.perf_counter()
-    last = trainer.fit()
-    fit_s = time.perf_counter() - t0
-    train_s = budget.t_end or fit_s
+    fit = fit_with_curve(args, ARCH[args.model], train, test, run_dir, threads, metric="bits_per_dim", curve_seed=args.dequantize_seed)
+    model, config, trainer, curve, last = fit.model, fit.config, fit.trainer, fit.curve, fit.last
+    fit_s, train_s, params = fit.fit_s, fit.train_s, fit.params
     steps = trainer.step
 
     model.eval()
