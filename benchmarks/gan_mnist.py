@@ -47,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--n-samples", type=int, default=FULL["n_samples"], help="samples scored (multiple of 10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast forward passes")
+    p.add_argument("--channels-last", action="store_true", help="channels-last weights and batches")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: a new folder under /tmp)")
     p.add_argument("--no-record", action="store_true",
                    help="smoke test: nothing appended to benchmarks/results; the grid goes to the run dir")
@@ -104,15 +106,18 @@ def main(argv=None) -> int:
     test = dgm.data.load("mnist", split="test", data_dir=data, download=False)
     run_dir = args.out or Path(tempfile.mkdtemp(prefix=f"dgm-bench-{args.model}-"))
     overrides = {"batch_size": args.batch_size} if args.batch_size else {}
+    overrides.update(precision=args.precision, channels_last=args.channels_last)
+    speed = [n for n, on in (("bf16", args.precision == "bf16"), ("channels-last", args.channels_last)) if on]
     print(f"training {args.model} on MNIST for {args.budget_s:g} s on {threads} threads; run dir {run_dir}",
           file=sys.stderr, flush=True)
     trainer, summary = gan_common.train_for(args.model, train, args.budget_s, max_steps=args.max_steps,
                                             seed=args.seed, run_dir=run_dir, train_overrides=overrides)
     model = trainer.sampling_model.eval()
-    record = {"benchmark": "gan_mnist", "metric": "fid_mnist_cnn", "value": None, "model": args.model}
+    record = {"benchmark": "gan_mnist", "metric": "fid_mnist_cnn", "value": None, "model": args.model,
+              **({"variant": f"{args.model} ({', '.join(speed)})"} if speed else {})}
     samples = evaluate(model, args.model, test, args.n_samples, record)
     grid_dir = run_dir if args.no_record else common.RESULTS
-    grid = save_grid(samples[:100], grid_dir / f"gan_mnist_{args.model}.png", nrow=10)
+    grid = save_grid(samples[:100], grid_dir / f"gan_mnist_{'_'.join([args.model, *speed])}.png", nrow=10)
     record.update({
         # the setting is "within 15 minutes": a shorter budget on the full data still qualifies
         "full_setting": args.budget_s <= FULL["budget_s"] and args.n_samples == FULL["n_samples"]
@@ -121,7 +126,8 @@ def main(argv=None) -> int:
         "epochs": round(summary["steps"] * summary["batch_size"] / len(train), 2),
         "train_last": summary["last"], "ema": trainer.ema is not None,
         "train_settings": {k: v for k, v in vars(trainer.config).items()
-                           if k in ("optimizer", "lr", "betas", "batch_size", "ema_decay")},
+                           if k in ("optimizer", "lr", "betas", "batch_size", "ema_decay", "precision",
+                                    "channels_last")},
         "model_config": {k: v for k, v in vars(model.config).items()
                          if k in ("objective", "n_critic", "lr_d", "lr_g", "gp_weight", "clip", "spectral_norm")},
         "params": {"generator": sum(p.numel() for p in model.generator.parameters()),

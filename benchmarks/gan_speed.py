@@ -13,7 +13,9 @@ iteration = one discriminator and one generator update on one batch):
   PIL image of one digit, resizes it to 32x32 (bilinear) and normalises it with NumPy to [-1, 1]; a
   ``DataLoader`` (batch 64, shuffle, no workers, as in that script); sigmoid on D's output and ``nn.BCELoss``;
   default (non-fused) Adam; G's step first, then D's step on the same generated batch (detached).
-- ``dgm_bf16`` (only with ``--sides dgm,reference,dgm_bf16``): dgm's Trainer with ``precision=bf16``.
+- optional sides, dgm's Trainer with its CPU speed options (e.g. ``--sides dgm,reference,dgm_bf16_cl``):
+  ``dgm_bf16`` (``precision=bf16``: bf16 autocast forward passes), ``dgm_cl`` (``channels_last``: weights and
+  batches in oneDNN's native NHWC layout) and ``dgm_bf16_cl`` (both).
 Every side starts from copies of the same freshly initialised generator and discriminator (dgm's DCGAN nets).
 Prints one JSON line last with every side's figures and the ratio dgm / reference.
 """
@@ -37,7 +39,8 @@ import dgm.train as t
 from dgm.data.transforms import resize_dataset
 
 SIDES = ("dgm", "reference")
-OPTIONAL = ("dgm_bf16",)
+OPTIONAL = {"dgm_bf16": {"precision": "bf16"}, "dgm_cl": {"channels_last": True},
+            "dgm_bf16_cl": {"precision": "bf16", "channels_last": True}}  # dgm's trainer options per side
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,8 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=10, help="untimed iterations at the start of each round")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--data", default="mnist", help="mnist (60k, needs the data directory) or mnist-10k (bundled)")
-    p.add_argument("--sides", default=",".join(SIDES), help="comma-separated: dgm, reference, dgm_bf16 (dgm's "
-                   "Trainer with precision=bf16: autocast forward passes)")
+    p.add_argument("--sides", default=",".join(SIDES), help="comma-separated: dgm, reference, and optionally "
+                   "dgm_bf16 (bf16 autocast), dgm_cl (channels-last) or dgm_bf16_cl (both)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-record", action="store_true", help="smoke test: nothing appended to benchmarks/results")
     return p.parse_args(argv)
@@ -116,10 +119,9 @@ class ReferenceSide:
 
 
 class DgmSide:
-    def __init__(self, model, data, args, precision: str = "fp32"):
+    def __init__(self, model, data, args, **options):
         self.args = args
-        cfg = t.TrainConfig(steps=10**9, batch_size=args.batch_size, lr=2e-4, betas=(0.5, 0.999), seed=0,
-                            precision=precision)
+        cfg = t.TrainConfig(steps=10**9, batch_size=args.batch_size, lr=2e-4, betas=(0.5, 0.999), seed=0, **options)
         self.trainer = t.Trainer(model, data, cfg, run_dir=None, model_name="dcgan", progress=False)
         self.cfg = cfg
 
@@ -140,13 +142,12 @@ def main(argv=None) -> int:
     train32 = resize_dataset(train, 32)  # zero-padded once, as uint8
     names = [s.strip() for s in args.sides.split(",") if s.strip()]
     if not {"dgm", "reference"} <= set(names) or set(names) - {*SIDES, *OPTIONAL}:
-        sys.exit(f"--sides: need dgm and reference, optionally {OPTIONAL}; got {args.sides!r}")
+        sys.exit(f"--sides: need dgm and reference, optionally {list(OPTIONAL)}; got {args.sides!r}")
     t.seed_everything(0)
     model = m.create("dcgan", train32.info)
-    make = {"reference": lambda: ReferenceSide(model.generator, model.critic, train, args, model.config.latent_dim),
-            "dgm_bf16": lambda: DgmSide(copy.deepcopy(model), train32, args, precision="bf16"),
-            "dgm": lambda: DgmSide(model, train32, args)}
-    sides = {s: make[s]() for s in ("reference", "dgm_bf16", "dgm") if s in names}  # copies before dgm trains
+    sides = {"reference": ReferenceSide(model.generator, model.critic, train, args, model.config.latent_dim)}
+    sides.update({s: DgmSide(copy.deepcopy(model), train32, args, **OPTIONAL[s]) for s in names if s in OPTIONAL})
+    sides["dgm"] = DgmSide(model, train32, args)  # last: the others copied the untrained networks
     rates: dict[str, list[float]] = {s: [] for s in names}
     for r in range(args.rounds):
         order = names[r % len(names):] + names[: r % len(names)]
@@ -159,8 +160,8 @@ def main(argv=None) -> int:
         "benchmark": "gan_speed", "metric": "dcgan_speedup_vs_pytorch_gan_loop", "value": round(ratio, 3),
         **{f"{s}_it_per_s": round(v, 2) for s, v in med.items()},
         **{f"{s}_images_per_s": round(v * args.batch_size, 1) for s, v in med.items()},
-        **({"bf16_speedup_vs_pytorch_gan_loop": round(med["dgm_bf16"] / med["reference"], 3)} if "dgm_bf16" in med
-           else {}),
+        **{f"{s[4:]}_speedup_vs_pytorch_gan_loop": round(med[s] / med["reference"], 3) for s in med if s in OPTIONAL},
+        "side_options": {s: OPTIONAL[s] for s in names if s in OPTIONAL},
         "rounds": {s: [round(v, 2) for v in rates[s]] for s in names}, "round_s": args.round_s,
         "warmup_steps": args.warmup_steps, "batch_size": args.batch_size, "data": args.data, "image_size": 32,
         "params": {"generator": sum(p.numel() for p in model.generator.parameters()),

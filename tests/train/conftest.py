@@ -37,7 +37,8 @@ def make_model(tiny_data):
 
     def make(name: str = "vae", seed: int = 0, **values):
         seed_everything(seed)
-        values = {"hidden": (16,), "latent_dim": 4, **values}
+        fields = models.models.get(name).cls.Config.__dataclass_fields__  # defaults only where the model has them
+        values = {**{k: v for k, v in {"hidden": (16,), "latent_dim": 4}.items() if k in fields}, **values}
         return models.create(name, tiny_data.info, **values)
 
     return make

@@ -51,6 +51,10 @@ CASES = {
     # masking noise drawn from the global RNG, and running code moments kept in buffers
     "ae-mask": ("ae", {"corruption": "mask"}, {"ema_decay": 0.99, "optimizer": "rmsprop"}),
     "vae-hflip-clip": ("vae", {"activation": "relu"}, {"hflip": True, "grad_clip": 1.0, "optimizer": "adamw"}),
+    # two optimizer groups, batch norm running stats, bf16 autocast, and channels-last weights whose Adam
+    # moments come back from the checkpoint contiguous (they must be given the weights' strides again)
+    "dcgan-bf16-channels-last": ("dcgan", {"channels": 8}, {"precision": "bf16", "channels_last": True}),
+    "dcgan": ("dcgan", {"channels": 8}, {}),
 }
 
 
@@ -258,3 +262,31 @@ def test_ema_update_matches_formula():
     assert all(not p.requires_grad for p in ema.model.parameters())
     with pytest.raises(ValueError):
         EMA(net, 1.0)
+
+
+def test_bf16_channels_last_training_keeps_layout_and_matches_fp32_loosely(make_model, make_trainer):
+    """bf16 + channels-last trains a conv GAN with finite losses, conv weights stay channels-last, and its
+    first discriminator loss is the fp32 one to bf16 accuracy."""
+    fast = make_trainer(make_model("dcgan", channels=8), steps=3, name="dcgan", precision="bf16", channels_last=True)
+    plain = make_trainer(make_model("dcgan", channels=8), steps=3, name="dcgan")
+    convs = [p for p in fast.model.parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    logs = fast.fit()
+    assert all(np.isfinite(v) for v in logs.values())
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    batch = next(iter_batches(fast))
+    seed_everything(5)
+    with fast._autocast():
+        d_fast = fast.model.loss(batch, "discriminator")["loss"].float()
+    seed_everything(5)
+    plain.model.load_state_dict(fast.model.state_dict())
+    d_plain = plain.model.loss(batch, "discriminator")["loss"]
+    assert torch.allclose(d_fast, d_plain, rtol=0.05, atol=0.02)
+
+
+def iter_batches(tr):
+    from dgm.data.dataset import iterate_batches
+    from dgm.models import Batch
+
+    for _, _, x, y in iterate_batches(tr.data, tr.config.batch_size, 0, 0, 0):
+        yield Batch(tr.model.prepare(x, torch.Generator().manual_seed(0), True), y, 1)

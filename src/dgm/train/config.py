@@ -22,6 +22,7 @@ class TrainConfig:
     grad_clip: float | None = None  # max global grad norm per group
     ema_decay: float | None = None  # keep an EMA copy of the weights (used for sampling)
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast for the forward pass
+    channels_last: bool = False  # channels-last weights and batches: oneDNN's native conv layout (pairs with bf16)
     compile: bool = False  # torch.compile the model's loss (measure per model: not always faster on CPU)
     hflip: bool = False  # random horizontal flips of training images
     seed: int = 0

@@ -45,6 +45,8 @@ class Trainer:
                  data_options: dict[str, Any] | None = None, **overrides):
         self.config = config or TrainConfig(**{**model.default_train, **overrides})
         self.model, self.data = model, data
+        if self.config.channels_last:  # in place: parameters keep their identity, only their strides change
+            model.to(memory_format=torch.channels_last)
         self.model_name = model_name or type(model).__name__.lower()
         self.run_dir = Path(run_dir) if run_dir else None
         self.data_options = dict(data_options or {})  # how the data was prepared (e.g. size), for resume/eval
@@ -95,7 +97,10 @@ class Trainer:
                     epoch, b, x, y = next(batches)
                     if self.config.hflip and x.dim() == 4:
                         x = random_hflip(x, self.data_generator)
-                    batch = Batch(self.model.prepare(x, self.data_generator, True), y, self.step)
+                    x = self.model.prepare(x, self.data_generator, True)
+                    if self.config.channels_last and x.dim() == 4:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    batch = Batch(x, y, self.step)
                     logs = self.train_step(batch)
                     self.step += 1
                     self.epoch, self.batch_in_epoch = epoch, b + 1
@@ -228,10 +233,21 @@ class Trainer:
                     if key in current:
                         saved[key] = current[key]
             opt.load_state_dict(opt_state)
+            _match_param_strides(opt)
         restore_rng(self.data_generator, ckpt.train_tensors, st.get("rng", {}))
         self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
         self.nonfinite_total = st.get("nonfinite_total", 0)
         self.started_fresh = False
+
+
+def _match_param_strides(opt: torch.optim.Optimizer) -> None:
+    """Give per-parameter optimizer states their parameter's memory layout (checkpoints store them
+    contiguous): fused and foreach kernels walk a parameter and its moments as raw memory, so a channels-last
+    weight with contiguous moments would silently update the wrong elements."""
+    for p, state in opt.state.items():
+        for k, v in state.items():
+            if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                state[k] = torch.empty_strided(p.shape, p.stride(), dtype=v.dtype, device=v.device).copy_(v)
 
 
 class ManualContext:
