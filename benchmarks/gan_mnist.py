@@ -27,6 +27,7 @@ from pathlib import Path
 import common  # first: puts src/ on sys.path when needed
 import gan_common
 import torch
+import yaml
 
 import dgm.data
 from dgm.errors import DgmError
@@ -49,10 +50,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast forward passes")
     p.add_argument("--channels-last", action="store_true", help="channels-last weights and batches")
+    p.add_argument("--ema-decay", type=float, default=None, help="keep an EMA of the weights and sample from it")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a model config value of the preset, e.g. channels=32 (repeatable)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: a new folder under /tmp)")
     p.add_argument("--no-record", action="store_true",
                    help="smoke test: nothing appended to benchmarks/results; the grid goes to the run dir")
     return p.parse_args(argv)
+
+
+def model_values(pairs: list[str]) -> dict:
+    """["channels=32", ...] -> {"channels": 32, ...} (values parsed as YAML scalars)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            sys.exit(f"--set {pair!r}: expected KEY=VALUE, e.g. channels=32")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def best_mapping_accuracy(codes: torch.Tensor, predicted: torch.Tensor, k: int = 10) -> tuple[float, list[int]]:
@@ -107,17 +122,23 @@ def main(argv=None) -> int:
     run_dir = args.out or Path(tempfile.mkdtemp(prefix=f"dgm-bench-{args.model}-"))
     overrides = {"batch_size": args.batch_size} if args.batch_size else {}
     overrides.update(precision=args.precision, channels_last=args.channels_last)
-    speed = [n for n, on in (("bf16", args.precision == "bf16"), ("channels-last", args.channels_last)) if on]
+    if args.ema_decay:
+        overrides["ema_decay"] = args.ema_decay
+    values = model_values(args.set)
+    variant = [n for n, on in (("bf16", args.precision == "bf16"), ("channels-last", args.channels_last)) if on]
+    variant += [f"ema {args.ema_decay:g}"] * bool(args.ema_decay) + [f"{k}={v}" for k, v in values.items()]
     print(f"training {args.model} on MNIST for {args.budget_s:g} s on {threads} threads; run dir {run_dir}",
           file=sys.stderr, flush=True)
     trainer, summary = gan_common.train_for(args.model, train, args.budget_s, max_steps=args.max_steps,
-                                            seed=args.seed, run_dir=run_dir, train_overrides=overrides)
+                                            seed=args.seed, run_dir=run_dir, train_overrides=overrides,
+                                            model_values=values)
     model = trainer.sampling_model.eval()
     record = {"benchmark": "gan_mnist", "metric": "fid_mnist_cnn", "value": None, "model": args.model,
-              **({"variant": f"{args.model} ({', '.join(speed)})"} if speed else {})}
+              **({"variant": f"{args.model} ({', '.join(variant)})"} if variant else {})}
     samples = evaluate(model, args.model, test, args.n_samples, record)
     grid_dir = run_dir if args.no_record else common.RESULTS
-    grid = save_grid(samples[:100], grid_dir / f"gan_mnist_{'_'.join([args.model, *speed])}.png", nrow=10)
+    stem = "_".join([args.model, *variant]).replace(" ", "")
+    grid = save_grid(samples[:100], grid_dir / f"gan_mnist_{stem}.png", nrow=10)
     record.update({
         # the issue's setting is "within 15 minutes": a shorter budget on the full data still qualifies
         "full_setting": args.budget_s <= FULL["budget_s"] and args.n_samples == FULL["n_samples"]
@@ -129,7 +150,8 @@ def main(argv=None) -> int:
                            if k in ("optimizer", "lr", "betas", "batch_size", "ema_decay", "precision",
                                     "channels_last")},
         "model_config": {k: v for k, v in vars(model.config).items()
-                         if k in ("objective", "n_critic", "lr_d", "lr_g", "gp_weight", "clip", "spectral_norm")},
+                         if k in ("objective", "n_critic", "lr_d", "lr_g", "gp_weight", "clip", "spectral_norm", "channels",
+                                  "latent_dim")},
         "params": {"generator": sum(p.numel() for p in model.generator.parameters()),
                    "discriminator": sum(p.numel() for p in model.critic.parameters())},
         "seed": args.seed, "threads": threads, "load_avg_start": load_start, "run_dir": str(run_dir),
