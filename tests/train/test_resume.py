@@ -1,5 +1,6 @@
 """Exact resume on CPU (RELIABILITY.md case 6), config/shape mismatch on load (case 8), and the pieces
-resume is made of: optimizer flattening, RNG capture, EMA, load_weights."""
+resume is made of: optimizer flattening, RNG capture, EMA, load_weights; the CPU speed options (bf16,
+channels-last) under training and resume."""
 from __future__ import annotations
 
 import random
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from dgm.data.dataset import iterate_batches
 from dgm.errors import CheckpointError
+from dgm.models import Batch
 from dgm.train import checkpoint as ck
 from dgm.train import load_weights, read_checkpoint, seed_everything
 from dgm.train.ema import EMA
@@ -285,8 +288,6 @@ def test_bf16_channels_last_training_keeps_layout_and_matches_fp32_loosely(make_
 
 
 def iter_batches(tr):
-    from dgm.data.dataset import iterate_batches
-    from dgm.models import Batch
-
+    """The trainer's batches from the start (epoch 0), prepared with a fixed generator."""
     for _, _, x, y in iterate_batches(tr.data, tr.config.batch_size, 0, 0, 0):
         yield Batch(tr.model.prepare(x, torch.Generator().manual_seed(0), True), y, 1)
