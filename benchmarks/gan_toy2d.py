@@ -31,12 +31,13 @@ MODELS = ("gan", "wgan-gp", "sngan", "unrolled-gan")
 # The papers' own 2-D toy settings where they differ from the image presets (``--settings toy-paper``):
 # WGAN-GP's gan_toy.py (Gulrajani et al.): lambda 0.1 ("smaller lambda helps for toy tasks"), 3 ReLU layers
 # of 512 without normalisation, Adam 1e-4 (0.5, 0.9), batch 256; the unrolled GAN's toy (Metz et al.,
-# appendix A and its reference code): 256-d noise, 128-wide MLPs, Adam 1e-4 (beta1 0.5), batch 512.
+# appendix A and its reference code): 256-d noise, 128-wide MLPs, Adam 1e-4 (beta1 0.5), batch 512. Both
+# codes initialise Glorot-style (TensorFlow's dense-layer default), not with DCGAN's N(0, 0.02).
 TOY_PAPER = {  # name -> (model config values, training settings)
-    "wgan-gp": ({"gp_weight": 0.1, "mlp_hidden": (512, 512, 512), "d_norm": "none"},
+    "wgan-gp": ({"gp_weight": 0.1, "mlp_hidden": (512, 512, 512), "d_norm": "none", "init": "xavier"},
                 {"lr": 1e-4, "betas": (0.5, 0.9), "batch_size": 256}),
-    "unrolled-gan": ({"latent_dim": 256, "mlp_hidden": (128, 128)}, {"lr": 1e-4, "betas": (0.5, 0.999),
-                                                                      "batch_size": 512}),
+    "unrolled-gan": ({"latent_dim": 256, "mlp_hidden": (128, 128), "init": "xavier"},
+                     {"lr": 1e-4, "betas": (0.5, 0.999), "batch_size": 512}),
 }
 TOYS = {  # name -> (mode centres (K, 2), std of each mode, plot extent)
     "ring8": (2.0 * torch.stack([torch.cos(torch.arange(8) * 2 * math.pi / 8),
