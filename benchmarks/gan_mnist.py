@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         overrides["ema_decay"] = args.ema_decay
     values = model_values(args.set)
     variant = [n for n, on in (("bf16", args.precision == "bf16"), ("channels-last", args.channels_last)) if on]
-    variant += [f"ema {args.ema_decay:g}"] * bool(args.ema_decay) + [f"{k}={v}" for k, v in values.items()]
+    variant += ([f"ema {args.ema_decay:g}"] if args.ema_decay else []) + [f"{k}={v}" for k, v in values.items()]
     print(f"training {args.model} on MNIST for {args.budget_s:g} s on {threads} threads; run dir {run_dir}",
           file=sys.stderr, flush=True)
     trainer, summary = gan_common.train_for(args.model, train, args.budget_s, max_steps=args.max_steps,
