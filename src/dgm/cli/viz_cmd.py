@@ -1,4 +1,5 @@
-"""``dgm viz RUN_DIR interpolate|traverse|manifold --out FILE.png``: pictures of a latent model."""
+"""``dgm viz RUN_DIR interpolate|traverse|manifold|neighbours --out FILE.png``: pictures of a latent model
+(encoder/decoder models, and generators of drawn latents: GANs)."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +8,10 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..models.base import LatentModel
+from ..models.base import LatentGenerator, LatentModel
 from ..runs import load_run, load_run_data, sample_images
 from ..viz.grids import save_grid
+from ..viz.generator_latent import interpolate_drawn, traverse_codes
 from ..viz.latent import interpolate, manifold, traverse
 from ..viz.neighbours import neighbour_grid
 from .common import add_data_dir, positive_float, positive_int
@@ -17,17 +19,23 @@ from .common import add_data_dir, positive_float, positive_int
 
 def add_parser(sub) -> None:
     p = sub.add_parser("viz", help="interpolations, traversals, the 2-D manifold, nearest training neighbours",
-                       description="interpolate: between encodings of test images (rows = pairs); traverse: "
-                       "each latent dim of one test image from -span to span (rows = dims); manifold: the decoded "
-                       "grid of a 2-D latent space; neighbours: each sample (first column) beside its nearest "
-                       "training images in pixel space, to spot copies.",
+                       description="interpolate: between encodings of test images (rows = pairs; GANs: between "
+                       "drawn latents, each row keeping its label and categorical code); traverse: each latent dim "
+                       "of one test image from -span to span (rows = dims; InfoGAN: rows = categorical code, "
+                       "columns = continuous code --code-dim, or columns = categorical code when it has no "
+                       "continuous ones); manifold: the decoded grid of a 2-D latent space; neighbours: each "
+                       "sample (first column) beside its nearest training images in pixel space, to spot copies.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir")
     p.add_argument("kind", choices=("interpolate", "traverse", "manifold", "neighbours"))
     p.add_argument("--out", required=True, help="FILE.png")
     p.add_argument("--rows", type=positive_int, default=8, help="pairs (interpolate) or latent dims (traverse)")
     p.add_argument("--steps", type=positive_int, default=10, help="images per row")
-    p.add_argument("--span", type=positive_float, default=3.0, help="traversal range in prior std units")
+    p.add_argument("--span", type=positive_float, default=None,
+                   help="traversal range: latent dims in prior std units (default 3), InfoGAN's continuous codes "
+                   "trained on [-1, 1] (default 2, as in the paper)")
+    p.add_argument("--code-dim", type=int, default=0, help="InfoGAN: which continuous code the traversal varies")
+    p.add_argument("--truncation", type=positive_float, default=None, help="GANs: truncated z for interpolations")
     p.add_argument("--spherical", action="store_true", help="slerp instead of linear interpolation")
     p.add_argument("--seed", type=int, default=0)
     add_data_dir(p)
@@ -44,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote neighbours grid to {args.out} (nearest L2 distance per sample: "
               f"{', '.join(f'{d:.2f}' for d in dist[:, 0].tolist())})")
         return 0
+    if isinstance(model, LatentGenerator) and not isinstance(model, LatentModel):
+        return _generator_pictures(model, ckpt, args)
     if not isinstance(model, LatentModel):
         raise ConfigError(f"{ckpt.config['model']} has no latent space (encode/decode) to draw")
     if args.kind == "manifold":
@@ -59,8 +69,29 @@ def run(args: argparse.Namespace) -> int:
             images = interpolate(model, z[: args.rows], z[args.rows : 2 * args.rows], args.steps, args.spherical)
         else:
             dims = list(range(min(args.rows, model.latent_dim)))
-            images = traverse(model, z[0], dims, args.span, args.steps)
+            images = traverse(model, z[0], dims, args.span or 3.0, args.steps)
         nrow = args.steps
+    save_grid(images, Path(args.out), nrow=nrow)
+    print(f"wrote {args.kind} grid to {args.out}")
+    return 0
+
+
+def _generator_pictures(model, ckpt, args: argparse.Namespace) -> int:
+    """interpolate / traverse for models that draw their latents (GANs): no test data needed."""
+    g = torch.Generator().manual_seed(args.seed)
+    if args.kind == "manifold":
+        raise ConfigError(f"{ckpt.config['model']} has no 2-D latent manifold to draw; try interpolate or traverse")
+    if args.kind == "interpolate":
+        options = {"truncation": args.truncation} if args.truncation else {}
+        images, nrow = interpolate_drawn(model, args.rows, args.steps, args.spherical, g, **options), args.steps
+    else:
+        span = args.span or (2.0 if getattr(model, "continuous", 0) else 3.0)
+        try:
+            images, nrow = traverse_codes(model, args.rows, args.steps, span, args.code_dim, g)
+        except ValueError as e:
+            raise ConfigError(f"--code-dim {args.code_dim}: {e}") from None
+    if images.dim() != 4:
+        raise ConfigError(f"{ckpt.config['model']} generates points, not images; use `dgm sample --out FILE.png`")
     save_grid(images, Path(args.out), nrow=nrow)
     print(f"wrote {args.kind} grid to {args.out}")
     return 0

@@ -118,5 +118,16 @@ class LatentModel(Protocol):
     def decode(self, z: torch.Tensor) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class LatentGenerator(Protocol):
+    """Models that map drawn latent inputs to samples (GANs): ``draw(n, labels=, generator=, **options)``
+    returns a latents record with a ``z`` field (B, L) (plus labels or codes), ``render(latents)`` the samples
+    as ``sample`` returns them (images in [0, 1] or points)."""
+
+    def draw(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
+             **options: Any) -> Any: ...
+    def render(self, latents: Any) -> torch.Tensor: ...
+
+
 def trainable(params: Iterable[nn.Parameter]) -> list[nn.Parameter]:
     return [p for p in params if p.requires_grad]

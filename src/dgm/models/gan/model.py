@@ -236,5 +236,10 @@ class GAN(GenerativeModel):
                             generator: torch.Generator | None = None, **options) -> tuple[torch.Tensor, Latents]:
         """``sample`` that also returns the latents it used (labels, InfoGAN codes), for evaluation."""
         lat = self.draw(n, labels=labels, generator=generator, **options)
+        return self.render(lat), lat
+
+    @torch.no_grad()
+    def render(self, lat: Latents) -> torch.Tensor:
+        """Samples for given latents: images (B, C, H, W) in [0, 1] or points (B, D) (interpolations, traversals)."""
         x = self.generate(lat)
-        return (x if self.points else ((x + 1) / 2).clamp(0, 1)), lat
+        return x if self.points else ((x + 1) / 2).clamp(0, 1)
