@@ -115,8 +115,10 @@ def main(argv=None) -> int:
     covered = [r["modes_covered"] / r["modes"] for r in results]
     record = {
         "benchmark": "gan_toy2d", "metric": "mean_fraction_of_modes_covered",
-        "value": round(sum(covered) / len(covered), 4), "variant": ",".join(models) + " on " + ",".join(toys)
-        + (" (toy-paper settings)" if args.settings == "toy-paper" else ""), "settings": args.settings,
+        "value": round(sum(covered) / len(covered), 4),
+        "variant": ",".join(toys) + (" (toy-paper settings)" if args.settings == "toy-paper" else "") + ": "
+        + "; ".join(f"{r['model']} {r['modes_covered']}/{r['modes']} hq {r['high_quality']:.2f}" for r in results),
+        "models": models, "settings": args.settings,
         "full_setting": args.budget_s >= 120 and args.n_samples == 10_000 and args.max_steps is None,
         "results": [{k: v for k, v in r.items() if k != "last"} for r in results],
         "budget_s": args.budget_s, "batch_size": args.batch_size, "n_samples": args.n_samples,
