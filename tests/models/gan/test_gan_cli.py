@@ -54,16 +54,17 @@ def test_viz_of_gans(runs, tmp_path, kind):
     assert dgm("viz", runs / "acgan", "manifold", "--out", tmp_path / "x.png") == 2
 
 
-def _tiny(name, **values):
+def _spied(name):
+    """A tiny untrained GAN whose ``render`` records the latents it is given -> (model, list of latents)."""
     torch.manual_seed(0)
-    return create(name, load("mnist-10k").info, **{**models.get(name).cls.tiny, **values}).eval()
+    model = create(name, load("mnist-10k").info, **models.get(name).cls.tiny).eval()
+    seen, render = [], model.render
+    model.render = lambda lat: seen.append(lat) or render(lat)
+    return model, seen
 
 
 def test_interpolation_rows_keep_labels_and_end_at_their_draws():
-    model = _tiny("acgan")
-    seen = []
-    render = model.render
-    model.render = lambda lat: seen.append(lat) or render(lat)
+    model, seen = _spied("acgan")
     images = interpolate_drawn(model, rows=3, steps=4, generator=torch.Generator().manual_seed(0))
     assert images.shape == (12, 1, 28, 28)
     lat = seen[0]
@@ -77,10 +78,7 @@ def test_interpolation_rows_keep_labels_and_end_at_their_draws():
 
 
 def test_infogan_traversal_grid_layout():
-    model = _tiny("infogan")
-    seen = []
-    render = model.render
-    model.render = lambda lat: seen.append(lat) or render(lat)
+    model, seen = _spied("infogan")
     images, columns = traverse_codes(model, steps=5, span=2.0, dim=1, generator=torch.Generator().manual_seed(0))
     lat = seen[0]
     assert columns == 5 and images.shape == (50, 1, 28, 28)
@@ -90,10 +88,7 @@ def test_infogan_traversal_grid_layout():
 
 
 def test_traversal_of_a_plain_gan_varies_one_z_dim_per_row():
-    model = _tiny("dcgan")
-    seen = []
-    render = model.render
-    model.render = lambda lat: seen.append(lat) or render(lat)
+    model, seen = _spied("dcgan")
     _, columns = traverse_codes(model, rows=3, steps=4, span=3.0, generator=torch.Generator().manual_seed(0))
     z = seen[0].z.reshape(3, 4, -1)
     for row in range(3):
