@@ -1,6 +1,11 @@
-"""Spectral normalisation, self-attention, conditional BN, regularisers and minibatch layers."""
+"""Spectral normalisation, self-attention, conditional BN, regularisers, minibatch layers and the optional fully
+connected layer of the DCGAN nets."""
+import pytest
 import torch
 from torch import nn
+
+from dgm.errors import ConfigError
+from dgm.models import Batch
 
 from dgm.models.gan.regularisers import HistoricalAverage, feature_matching, matrix_weights, orthogonal_penalty
 from dgm.models.gan.tricks import MinibatchDiscrimination, MinibatchStd, instance_noise_std
@@ -102,3 +107,17 @@ def test_instance_noise_anneals_to_zero():
     assert instance_noise_std(0.1, 0, 100) == 0.1
     assert abs(instance_noise_std(0.1, 50, 100) - 0.05) < 1e-12
     assert instance_noise_std(0.1, 200, 100) == 0.0
+
+
+@pytest.mark.parametrize("name", ["dcgan", "wgan-gp", "sngan", "infogan"])
+def test_fully_connected_layer_of_the_infogan_nets(name, mnist64, tiny_gan):
+    model = tiny_gan(name, mnist64.info, fc_hidden=24)
+    assert model.critic.trunk.out_features == 24
+    linear = [m for m in model.generator.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linear][0] == 24  # z -> FC -> the projection to the first feature map
+    batch = Batch(model.prepare(mnist64.data[:8]), mnist64.labels[:8], step=0)
+    for group in ("discriminator", "generator"):
+        assert torch.isfinite(model.loss(batch, group)["loss"])
+    assert model.sample(3).shape == (3, 1, 28, 28)
+    with pytest.raises(ConfigError, match="fc_hidden"):
+        tiny_gan("sagan", mnist64.info, fc_hidden=24)

@@ -17,6 +17,7 @@ class GANConfig:
     latent_dim: int = 100  # noise z; InfoGAN codes come on top
     mlp_hidden: tuple[int, ...] = (256, 256)
     channels: int = 64  # conv width: DCGAN's G last / D first stage (doubling per stage); ResNet's width
+    fc_hidden: int = 0  # DCGAN nets: fully connected layer after G's input and before D's heads (InfoGAN: 1024)
     d_norm: Literal["batch", "layer", "none"] = "batch"  # normalisation inside D (G always uses batch norm)
     attention: bool = False  # self-attention after the first G up-stage and the first D stage (SAGAN)
     spectral_norm: Literal["none", "discriminator", "both"] = "none"
@@ -62,7 +63,7 @@ class GANConfig:
         for name in ("aux_weight", "info_weight", "info_continuous_weight", "gp_weight", "r1_weight", "r2_weight",
                      "ortho_weight", "hist_weight", "feature_matching", "instance_noise", "unroll_lr"):
             positive(name, getattr(self, name), allow_zero=True)
-        for name in ("info_categorical", "info_continuous", "minibatch_kernels", "unroll_steps"):
+        for name in ("info_categorical", "info_continuous", "minibatch_kernels", "unroll_steps", "fc_hidden"):
             positive(name, getattr(self, name), allow_zero=True)
         for h in self.mlp_hidden:
             positive("mlp_hidden width", h)

@@ -1,5 +1,7 @@
 """DCGAN networks (Radford et al. 2016): transposed-conv generator with batch norm and ReLU, tanh output;
-strided-conv discriminator with LeakyReLU(0.2), no norm on its first layer. Widths double per stage."""
+strided-conv discriminator with LeakyReLU(0.2), no norm on its first layer. Widths double per stage.
+With ``fc_hidden`` both get the fully connected layer of the InfoGAN / AC-GAN MNIST nets (Chen et al. 2016,
+appendix C.1: FC 1024 after G's input and before D's output), which models global shape cheaply."""
 from __future__ import annotations
 
 import torch
@@ -21,7 +23,11 @@ class DCGANGenerator(nn.Module):
         k, self.h0, self.w0 = stages(h, w)
         widths = [spec.channels * 2 ** i for i in reversed(range(k))]
         self.k = spec.g_concat
-        self.project = nn.Linear(spec.noise_dim + self.k, widths[0] * self.h0 * self.w0, bias=False)
+        d_in, d_out = spec.noise_dim + self.k, widths[0] * self.h0 * self.w0
+        self.project: nn.Module = nn.Linear(d_in, d_out, bias=False)
+        if spec.fc_hidden:
+            self.project = nn.Sequential(nn.Linear(d_in, spec.fc_hidden, bias=False), nn.BatchNorm1d(spec.fc_hidden),
+                                         nn.ReLU(), nn.Linear(spec.fc_hidden, d_out, bias=False))
         layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU()]
         for i in range(k - 1):
             layers += [nn.ConvTranspose2d(widths[i], widths[i + 1], 4, 2, 1, bias=False),
@@ -52,8 +58,13 @@ class DCGANTrunk(nn.Module):
         for i in range(1, k):
             layers += [nn.Conv2d(widths[i - 1], widths[i], 4, 2, 1, bias=spec.d_norm == "none"),
                        d_norm(spec.d_norm, widths[i]), nn.LeakyReLU(0.2)]
-        self.net = nn.Sequential(*layers, nn.Flatten())
+        layers.append(nn.Flatten())
         self.out_features = widths[-1] * h0 * w0
+        if spec.fc_hidden:
+            layers += [nn.Linear(self.out_features, spec.fc_hidden, bias=spec.d_norm == "none"),
+                       d_norm(spec.d_norm, spec.fc_hidden, flat=True), nn.LeakyReLU(0.2)]
+            self.out_features = spec.fc_hidden
+        self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(label_maps(x, labels, self.k) if self.k else x)

@@ -63,7 +63,7 @@ class GAN(GenerativeModel):
         arch = "dcgan" if cfg.architecture == "auto" else cfg.architecture
         spec = NetSpec(tuple(info.shape), self.points, cfg.latent_dim + self.categories + self.continuous,
                        self.num_classes, cfg.g_conditioning, cfg.d_conditioning == "concat", tuple(cfg.mlp_hidden),
-                       cfg.channels, cfg.d_norm, cfg.attention)
+                       cfg.channels, cfg.d_norm, cfg.attention, cfg.fc_hidden)
         self.generator, trunk = build_networks(arch, spec)
         self.critic = Critic(trunk, num_classes=self.num_classes, conditioning=cfg.d_conditioning,
                              categories=self.categories, continuous=self.continuous,

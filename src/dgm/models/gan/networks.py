@@ -38,6 +38,7 @@ class NetSpec:
     channels: int = 64
     d_norm: str = "batch"  # batch | layer | none
     attention: bool = False
+    fc_hidden: int = 0  # conv nets: a fully connected layer after G's input and before D's heads (0: none)
 
     @property
     def g_concat(self) -> int:
@@ -55,6 +56,8 @@ def build_networks(name: str, spec: NetSpec) -> tuple[nn.Module, nn.Module]:
         name = "mlp"
         if spec.g_conditioning == "cbn":
             spec = dataclasses.replace(spec, g_conditioning="concat")
+    if spec.fc_hidden and name != "dcgan":
+        raise ConfigError(f"fc_hidden belongs to the DCGAN nets, not to architecture {name!r}; set it to 0")
     if spec.g_conditioning == "cbn" and name != "resnet":
         raise ConfigError(f"g_conditioning 'cbn' needs architecture 'resnet', not {name!r}; use 'concat'")
     return architectures.get(name)(spec)
@@ -71,10 +74,11 @@ def stages(h: int, w: int) -> tuple[int, int, int]:
     return k, h, w
 
 
-def d_norm(kind: str, channels: int) -> nn.Module:
-    """D's normalisation: batch norm, layer norm over (C, H, W) (WGAN-GP's advice), or none."""
+def d_norm(kind: str, channels: int, flat: bool = False) -> nn.Module:
+    """D's normalisation of (B, C, H, W) maps (or, ``flat``, (B, C) features): batch norm, layer norm over
+    (C, H, W) (WGAN-GP's advice), or none."""
     if kind == "batch":
-        return nn.BatchNorm2d(channels)
+        return nn.BatchNorm1d(channels) if flat else nn.BatchNorm2d(channels)
     if kind == "layer":
         return nn.GroupNorm(1, channels)
     return nn.Identity()
