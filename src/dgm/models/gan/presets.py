@@ -53,8 +53,10 @@ register_model(
     train={"optimizer": "adam", "lr": 5e-5, "betas": (0.0, 0.999), "batch_size": 64, "steps": 20_000,
            "ema_decay": 0.999})
 register_model(
-    "infogan", GAN, "InfoGAN (Chen et al. 2016): 10-way categorical + 2 continuous codes, Q head on D's trunk",
-    preset={"info_categorical": 10, "info_continuous": 2, "latent_dim": 62, "lr_d": 2e-4, "lr_g": 1e-3},
+    "infogan", GAN, "InfoGAN (Chen et al. 2016): 10-way categorical + 2 continuous codes, Q head on D's trunk, "
+    "the paper's MNIST nets (DCGAN convs + FC 1024)",
+    preset={"info_categorical": 10, "info_continuous": 2, "latent_dim": 62, "lr_d": 2e-4, "lr_g": 1e-3,
+            "fc_hidden": 1024},
     train={**DCGAN_TRAIN, "batch_size": 64, "steps": 10_000})
 register_model(
     "unrolled-gan", GAN, "unrolled GAN (Metz et al. 2017): G's loss through 5 unrolled D steps (second order)",
