@@ -28,7 +28,6 @@ from pathlib import Path
 import common  # first: puts src/ on sys.path when needed
 import gan_common
 import torch
-import yaml
 
 import dgm.data
 from dgm.errors import DgmError
@@ -67,17 +66,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-record", action="store_true",
                    help="smoke test: nothing appended to benchmarks/results; the grid goes to the run dir")
     return p.parse_args(argv)
-
-
-def model_values(pairs: list[str]) -> dict:
-    """["channels=32", ...] -> {"channels": 32, ...} (values parsed as YAML scalars)."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            sys.exit(f"--set {pair!r}: expected KEY=VALUE, e.g. channels=32")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 def best_mapping_accuracy(codes: torch.Tensor, predicted: torch.Tensor, k: int = 10) -> tuple[float, list[int]]:
@@ -143,7 +131,7 @@ def main(argv=None) -> int:
     overrides.update(precision=args.precision, channels_last=args.channels_last)
     if args.ema_decay:
         overrides["ema_decay"] = args.ema_decay
-    values = model_values(args.set)
+    values = gan_common.model_values(args.set)
     variant = [n for n, on in (("bf16", args.precision == "bf16"), ("channels-last", args.channels_last)) if on]
     variant += ([f"ema {args.ema_decay:g}"] if args.ema_decay else []) + [f"{k}={v}" for k, v in values.items()]
     variant += [f"lr decay from {args.lr_decay_from:g}"] if args.lr_decay_from is not None else []

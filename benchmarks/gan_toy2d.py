@@ -56,6 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--settings", choices=("preset", "toy-paper"), default="preset",
                    help="preset: every model's image preset at batch --batch-size; toy-paper: the papers' own toy "
                         "settings where they have them (WGAN-GP, unrolled GAN), else the preset")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a model config value for every model of the run, e.g. lr_g=1e-3 (repeatable)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--n-samples", type=int, default=10_000)
     p.add_argument("--min-share", type=float, default=0.002, help="share of all samples that covers a mode")
@@ -89,6 +91,7 @@ def main(argv=None) -> int:
     bad = [t for t in toys if t not in TOYS]
     if bad:
         sys.exit(f"--toys: unknown {bad}; choose from {list(TOYS)}")
+    overrides = gan_common.model_values(args.set)
     out_dir = Path(tempfile.mkdtemp(prefix="dgm-bench-gan-toy-")) if args.no_record else common.RESULTS
     results, artifacts = [], []
     for toy in toys:
@@ -97,6 +100,8 @@ def main(argv=None) -> int:
         for name in models:
             print(f"training {name} on {toy} for {args.budget_s:g} s", file=sys.stderr, flush=True)
             values, train = TOY_PAPER.get(name, ({}, {})) if args.settings == "toy-paper" else ({}, {})
+            paper = bool(values or train)
+            values = {**values, **overrides}
             trainer, summary = gan_common.train_for(name, data, args.budget_s, max_steps=args.max_steps,
                                                     seed=args.seed, model_values=values,
                                                     train_overrides={"batch_size": args.batch_size, **train})
@@ -104,19 +109,21 @@ def main(argv=None) -> int:
             with torch.no_grad():
                 pts = model.sample(args.n_samples, generator=torch.Generator().manual_seed(1234))
             cov = mode_coverage(pts, centres, std, args.min_share)
-            suffix = "_toy-paper" if values or train else ""
+            suffix = ("_toy-paper" if paper else "") + "".join(f"_{k}={v}" for k, v in overrides.items())
             png = save_scatter(pts[:2500], out_dir / f"gan_toy2d_{name}{suffix}_{toy}.png", reference=data.data[:2500],
                                extent=extent)
             artifacts.append(common.rel(png))
             results.append({"model": name, "toy": toy, **cov, **summary,
-                            **({"toy_paper_settings": {**values, **train}} if values or train else {})})
+                            **({"toy_paper_settings": {**values, **train}} if paper else {}),
+                            **({"overrides": overrides} if overrides else {})})
             print(f"  {name} {toy}: {cov['modes_covered']}/{cov['modes']} modes, high quality "
                   f"{cov['high_quality']:.3f}, {summary['steps']} steps", file=sys.stderr, flush=True)
     covered = [r["modes_covered"] / r["modes"] for r in results]
     record = {
         "benchmark": "gan_toy2d", "metric": "mean_fraction_of_modes_covered",
         "value": round(sum(covered) / len(covered), 4),
-        "variant": ",".join(toys) + (" (toy-paper settings)" if args.settings == "toy-paper" else "") + ": "
+        "variant": ",".join(toys) + (" (toy-paper settings)" if args.settings == "toy-paper" else "")
+        + "".join(f" {k}={v}" for k, v in overrides.items()) + ": "
         + "; ".join(f"{r['model']} {r['modes_covered']}/{r['modes']} hq {r['high_quality']:.2f}" for r in results),
         "models": models, "settings": args.settings,
         "full_setting": args.budget_s >= 120 and args.n_samples == 10_000 and args.max_steps is None,
