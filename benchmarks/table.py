@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
-VARIANT_KEYS = ("model", "name", "dataset", "variant")
+VARIANT_KEYS = ("model", "name", "dataset", "variant", "seed")  # records that differ in any of these are rows
 
 
 def latest_records() -> list[dict]:
@@ -44,6 +44,13 @@ def table(records: list[dict]) -> str:
     rows = []
     for r in sorted(records, key=lambda r: (r.get("benchmark", ""), fmt(r.get("model", r.get("name", ""))))):
         variant = r.get("variant") or r.get("model") or r.get("name") or ""
+        metric = r.get("metric", "")
+        if "_speedup" in metric:  # side-by-side speed records with optional sides: list their ratios too
+            suffix = metric[metric.index("_speedup"):]
+            others = ", ".join(f"{k[: -len(suffix)]} {v}x" for k, v in r.items() if k.endswith(suffix) and k != metric)
+            variant = f"{variant or metric[: metric.index('_speedup')]} ({others})" if others else variant
+        if r.get("seed"):  # seed 0 is every script's default
+            variant += f" (seed {r['seed']})"
         if r.get("dgm_side"):  # side-by-side speed records: say who was compared with whom
             others = ", ".join(f"{k[6:]} {v}x" for k, v in r.items() if k.startswith("ratio_"))
             variant = f"{r['dgm_side']} vs {r.get('compared_with')} ({others})"
