@@ -3,6 +3,7 @@ resume is made of: optimizer flattening, RNG capture, EMA, load_weights; the CPU
 channels-last) under training and resume."""
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -291,3 +292,20 @@ def iter_batches(tr):
     """The trainer's batches from the start (epoch 0), prepared with a fixed generator."""
     for _, _, x, y in iterate_batches(tr.data, tr.config.batch_size, 0, 0, 0):
         yield Batch(tr.model.prepare(x, torch.Generator().manual_seed(0), True), y, 1)
+
+
+def test_ema_warmup_ramps_the_decay_and_forgets_the_initial_weights():
+    ema = EMA(torch.nn.Linear(2, 2), 0.999)
+    assert ema.decay_at(None) == 0.999
+    assert [ema.decay_at(t) for t in (0, 10, 90)] == [pytest.approx(0.1), pytest.approx(11 / 20), pytest.approx(0.91)]
+    assert ema.decay_at(10**6) == 0.999  # the ramp ends at the configured decay
+    with torch.no_grad():
+        ema.model.weight.fill_(100.0)  # "initial weights" far from the trained ones
+    net = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        net.weight.zero_()
+    for t in range(2000):
+        ema.update(net, t)
+    # the start keeps weight prod_t (1 + t) / (10 + t) (~1e-24 here); a constant 0.999 would leave 0.999^2000 = 14%
+    kept = math.prod((1 + t) / (10 + t) for t in range(2000))
+    assert ema.model.weight.abs().max().item() == pytest.approx(100 * kept, rel=1e-3)

@@ -21,6 +21,7 @@ class TrainConfig:
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
     grad_clip: float | None = None  # max global grad norm per group
     ema_decay: float | None = None  # keep an EMA copy of the weights (used for sampling)
+    ema_warmup: bool = True  # decay min(ema_decay, (1 + t) / (10 + t)) at step t: early averages forget the init
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast for the forward pass
     channels_last: bool = False  # channels-last weights and batches: oneDNN's native conv layout (pairs with bf16)
     compile: bool = False  # torch.compile the model's loss (measure per model: not always faster on CPU)

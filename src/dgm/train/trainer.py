@@ -145,7 +145,7 @@ class Trainer:
                 logs[prefix + k] = v.detach().float()
         self.model.zero_grad(set_to_none=True)
         if self.ema is not None and stepped:  # a fully skipped step leaves the EMA as it was
-            self.ema.update(self.model)
+            self.ema.update(self.model, self.step if self.config.ema_warmup else None)
         return logs
 
     def _manual_step(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -154,7 +154,7 @@ class Trainer:
             out = self.model.training_step(batch, ManualContext(self))
         self.model.zero_grad(set_to_none=True)
         if self.ema is not None:
-            self.ema.update(self.model)
+            self.ema.update(self.model, self.step if self.config.ema_warmup else None)
         return {k: (v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))) for k, v in out.items()}
 
     def _check_finite(self, out: dict[str, torch.Tensor], group: str) -> bool:
