@@ -57,17 +57,20 @@ class Record(Callback):
         self.history.append([p.detach().clone() for p in trainer.model.generator.parameters()])
 
 
-def test_ema_of_a_gan_run(mnist64, tiny_gan):
-    """The EMA copy (used for sampling) is decay * shadow + (1 - decay) * weights after each step."""
+@pytest.mark.parametrize("warmup", [True, False])
+def test_ema_of_a_gan_run(mnist64, tiny_gan, warmup):
+    """The EMA copy (used for sampling) is d * shadow + (1 - d) * weights after each step t, with
+    d = min(decay, (1 + t) / (10 + t)) under warm-up, else the decay."""
     model = tiny_gan("dcgan", mnist64.info)
     start = [p.detach().clone() for p in model.generator.parameters()]
     rec = Record()
-    tr = Trainer(model, mnist64, TrainConfig(steps=4, batch_size=16, ema_decay=0.75), callbacks=[rec],
-                 progress=False)
+    tr = Trainer(model, mnist64, TrainConfig(steps=4, batch_size=16, ema_decay=0.75, ema_warmup=warmup),
+                 callbacks=[rec], progress=False)
     tr.fit()
     shadow = start
-    for params in rec.history:
-        shadow = [0.75 * s + 0.25 * p for s, p in zip(shadow, params)]
+    for t, params in enumerate(rec.history):
+        d = min(0.75, (1 + t) / (10 + t)) if warmup else 0.75
+        shadow = [d * s + (1 - d) * p for s, p in zip(shadow, params)]
     for got, want in zip(tr.ema.model.generator.parameters(), shadow):
         torch.testing.assert_close(got, want)
     assert tr.sampling_model is tr.ema.model

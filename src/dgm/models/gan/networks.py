@@ -51,11 +51,13 @@ architectures: Registry[Builder] = Registry("GAN architecture")
 
 
 def build_networks(name: str, spec: NetSpec) -> tuple[nn.Module, nn.Module]:
-    """(generator, discriminator trunk) of architecture ``name`` for ``spec``; 2-D points always use the MLP."""
+    """(generator, discriminator trunk) of architecture ``name`` for ``spec``; 2-D points always use the MLP
+    (and ignore the image nets' options: class-conditional BN, ``fc_hidden``)."""
     if spec.points:  # MLPs for points; class-conditional BN has no place there: labels are concatenated
         name = "mlp"
         if spec.g_conditioning == "cbn":
             spec = dataclasses.replace(spec, g_conditioning="concat")
+        spec = dataclasses.replace(spec, fc_hidden=0)  # the MLP's widths are mlp_hidden
     if spec.fc_hidden and name != "dcgan":
         raise ConfigError(f"fc_hidden belongs to the DCGAN nets, not to architecture {name!r}; set it to 0")
     if spec.g_conditioning == "cbn" and name != "resnet":
