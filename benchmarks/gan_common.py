@@ -12,28 +12,20 @@ import time
 from typing import Callable
 
 import common  # noqa: F401  (puts src/ on sys.path when needed)
-import yaml
 
 import dgm.models as m
 import dgm.train as t
+from dgm.config import parse_assignment
+from dgm.errors import ConfigError
 from dgm.train.callbacks import Callback
 
 
 def model_values(pairs: list[str]) -> dict:
-    """--set ["channels=32", ...] -> {"channels": 32, ...} (values parsed as YAML scalars)."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            sys.exit(f"--set {pair!r}: expected KEY=VALUE, e.g. channels=32")
-        v = yaml.safe_load(value)
-        if isinstance(v, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                v = float(v)
-            except ValueError:
-                pass
-        out[key.strip()] = v
-    return out
+    """--set ["channels=32", ...] -> {"channels": 32, ...}, parsed as the dgm command parses ``--set``."""
+    try:
+        return dict(parse_assignment(pair) for pair in pairs)
+    except ConfigError as e:
+        sys.exit(str(e))
 
 
 class Clock:

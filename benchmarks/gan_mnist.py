@@ -133,7 +133,8 @@ def main(argv=None) -> int:
         overrides["ema_decay"] = args.ema_decay
     values = gan_common.model_values(args.set)
     variant = [n for n, on in (("bf16", args.precision == "bf16"), ("channels-last", args.channels_last)) if on]
-    variant += ([f"ema {args.ema_decay:g} warm-up"] if args.ema_decay else []) + [f"{k}={v}" for k, v in values.items()]
+    variant += [f"ema {args.ema_decay:g} warm-up"] if args.ema_decay else []
+    variant += [f"{k}={v}" for k, v in values.items()]
     variant += [f"lr decay from {args.lr_decay_from:g}"] if args.lr_decay_from is not None else []
     print(f"training {args.model} on MNIST for {args.budget_s:g} s on {threads} threads; run dir {run_dir}",
           file=sys.stderr, flush=True)
@@ -174,14 +175,15 @@ def main(argv=None) -> int:
         "epochs": round(summary["steps"] * summary["batch_size"] / len(train), 2),
         "train_last": summary["last"], "ema": trainer.ema is not None,
         "train_settings": {k: v for k, v in vars(trainer.config).items()
-                           if k in ("optimizer", "lr", "betas", "batch_size", "ema_decay", "ema_warmup", "precision",
-                                    "channels_last")},
+                           if k in ("optimizer", "lr", "betas", "batch_size", "ema_decay", "ema_warmup",
+                                    "precision", "channels_last")},
         "model_config": {k: v for k, v in vars(model.config).items()
-                         if k in ("objective", "n_critic", "lr_d", "lr_g", "gp_weight", "clip", "spectral_norm", "channels",
-                                  "latent_dim")},
+                         if k in ("objective", "n_critic", "lr_d", "lr_g", "gp_weight", "clip", "spectral_norm",
+                                  "channels", "fc_hidden", "latent_dim")},
         "params": {"generator": sum(p.numel() for p in model.generator.parameters()),
                    "discriminator": sum(p.numel() for p in model.critic.parameters())},
-        "lr_decay_from": args.lr_decay_from, "seed": args.seed, "threads": threads, "load_avg_start": load_start, "run_dir": str(run_dir),
+        "lr_decay_from": args.lr_decay_from, "seed": args.seed, "threads": threads, "load_avg_start": load_start,
+        "run_dir": str(run_dir),
         "artifacts": [common.rel(grid)],
     })
     common.emit(record, "gan_mnist", save=not args.no_record)
