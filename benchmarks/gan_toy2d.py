@@ -59,6 +59,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model config value for every model of the run, e.g. lr_g=1e-3 (repeatable)")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--ema-decay", type=float, default=None, help="keep an EMA of G's weights and sample from it")
+    p.add_argument("--lr-decay-from", type=float, default=None, metavar="FRACTION",
+                   help="from this fraction of the budget on, decay both players' learning rates linearly to 0")
+    p.add_argument("--curve-every-s", type=float, default=None,
+                   help="learning curve: modes and high-quality share of 2,000 samples every this many training "
+                        "seconds (off the clock; default: off)")
     p.add_argument("--n-samples", type=int, default=10_000)
     p.add_argument("--min-share", type=float, default=0.002, help="share of all samples that covers a mode")
     p.add_argument("--seed", type=int, default=0)
@@ -82,6 +88,17 @@ def mode_coverage(points: torch.Tensor, centres: torch.Tensor, std: float, min_s
             "finite": bool(torch.isfinite(points).all())}
 
 
+def curve_point(trainer, centres: torch.Tensor, std: float, min_share: float) -> dict:
+    """A learning-curve point: modes covered and high-quality share of 2,000 samples of the sampling model."""
+    model = trainer.sampling_model
+    was_training = model.training
+    with torch.no_grad():
+        pts = model.eval().sample(2000, generator=torch.Generator().manual_seed(1234))
+    model.train(was_training)
+    cov = mode_coverage(pts, centres, std, min_share)
+    return {"modes": cov["modes_covered"], "hq": cov["high_quality"]}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     threads = common.set_threads(args.threads)
@@ -92,6 +109,8 @@ def main(argv=None) -> int:
     if bad:
         sys.exit(f"--toys: unknown {bad}; choose from {list(TOYS)}")
     overrides = gan_common.model_values(args.set)
+    extras = {**overrides, **({"ema": args.ema_decay} if args.ema_decay else {}),
+              **({"lrdecay": args.lr_decay_from} if args.lr_decay_from is not None else {})}
     out_dir = Path(tempfile.mkdtemp(prefix="dgm-bench-gan-toy-")) if args.no_record else common.RESULTS
     results, artifacts = [], []
     for toy in toys:
@@ -102,14 +121,19 @@ def main(argv=None) -> int:
             values, train = TOY_PAPER.get(name, ({}, {})) if args.settings == "toy-paper" else ({}, {})
             paper = bool(values or train)
             values = {**values, **overrides}
+            train = {"batch_size": args.batch_size, **train}
+            if args.ema_decay:
+                train["ema_decay"] = args.ema_decay
+            curve = (args.curve_every_s, lambda tr, c=centres, s=std: curve_point(tr, c, s, args.min_share)) \
+                if args.curve_every_s else None
             trainer, summary = gan_common.train_for(name, data, args.budget_s, max_steps=args.max_steps,
-                                                    seed=args.seed, model_values=values,
-                                                    train_overrides={"batch_size": args.batch_size, **train})
+                                                    seed=args.seed, model_values=values, train_overrides=train,
+                                                    curve=curve, lr_decay_from=args.lr_decay_from)
             model = trainer.sampling_model.eval()
             with torch.no_grad():
                 pts = model.sample(args.n_samples, generator=torch.Generator().manual_seed(1234))
             cov = mode_coverage(pts, centres, std, args.min_share)
-            suffix = ("_toy-paper" if paper else "") + "".join(f"_{k}={v}" for k, v in overrides.items())
+            suffix = ("_toy-paper" if paper else "") + "".join(f"_{k}={v}" for k, v in extras.items())
             png = save_scatter(pts[:2500], out_dir / f"gan_toy2d_{name}{suffix}_{toy}.png", reference=data.data[:2500],
                                extent=extent)
             artifacts.append(common.rel(png))
@@ -123,11 +147,12 @@ def main(argv=None) -> int:
         "benchmark": "gan_toy2d", "metric": "mean_fraction_of_modes_covered",
         "value": round(sum(covered) / len(covered), 4),
         "variant": ",".join(toys) + (" (toy-paper settings)" if args.settings == "toy-paper" else "")
-        + "".join(f" {k}={v}" for k, v in overrides.items()) + ": "
+        + "".join(f" {k}={v}" for k, v in extras.items()) + ": "
         + "; ".join(f"{r['model']} {r['modes_covered']}/{r['modes']} hq {r['high_quality']:.2f}" for r in results),
         "models": models, "settings": args.settings,
         "full_setting": args.budget_s >= 120 and args.n_samples == 10_000 and args.max_steps is None,
         "results": [{k: v for k, v in r.items() if k != "last"} for r in results],
+        "ema_decay": args.ema_decay, "lr_decay_from": args.lr_decay_from,
         "budget_s": args.budget_s, "batch_size": args.batch_size, "n_samples": args.n_samples,
         "min_share": args.min_share, "high_quality_radius": "3 std", "seed": args.seed,
         "threads": threads, "load_avg_start": load_start, "artifacts": artifacts,

@@ -278,6 +278,10 @@ class ManualContext:
     def zero_grad(self, group: str = "main") -> None:
         self.trainer.optimizers[group].zero_grad(set_to_none=True)
 
+    def optimizer(self, group: str = "main") -> torch.optim.Optimizer:
+        """The optimizer of ``group``, to read (e.g. Adam's moments for an unrolled lookahead), not to step."""
+        return self.trainer.optimizers[group]
+
 
 def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], where: Path | str) -> None:
     """``load_state_dict(strict=True)`` after naming every missing, unexpected or mis-shaped tensor."""

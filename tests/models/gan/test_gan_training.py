@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
+from dgm.errors import ConfigError
 from dgm.models import Batch, models
 from dgm.models.gan import GAN
-from dgm.models.gan.unrolled import unrolled_generator_loss
+from dgm.models.gan.unrolled import adam_update, unrolled_generator_loss
 from dgm.train import TrainConfig, Trainer
 from dgm.train.callbacks import Callback
 
@@ -113,6 +114,49 @@ def test_unrolled_loss_differs_from_the_plain_one(ring, tiny_gan):
     moved = tiny_gan("unrolled-gan", ring.info, unroll_lr=1.0)
     torch.manual_seed(1)
     assert not torch.allclose(unrolled_generator_loss(moved, batch)["loss"], b)
+
+
+def test_adam_unroll_continues_the_optimizer_exactly(ring, tiny_gan):
+    """k unrolled Adam steps from D's optimizer state land where k real torch.optim.Adam steps land."""
+    model = tiny_gan("unrolled-gan", ring.info)
+    critic = model.critic
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-2, betas=(0.5, 0.9), eps=1e-8)
+    x = ring.data[:64]
+
+    def loss_of(params=None):
+        if params is None:
+            return critic(x).logits.pow(2).mean() + critic(-x).logits.mean()
+        call = torch.func.functional_call
+        return call(critic, params, (x,)).logits.pow(2).mean() + call(critic, params, (-x,)).logits.mean()
+
+    for _ in range(2):  # give the optimizer a state to continue
+        opt.zero_grad()
+        loss_of().backward()
+        opt.step()
+    named = dict(critic.named_parameters())
+    update = adam_update(opt, named)
+    params = {n: p.detach().clone() for n, p in named.items()}
+    for _ in range(3):
+        ps = {n: p.requires_grad_(True) for n, p in params.items()}
+        grads = torch.autograd.grad(loss_of(ps), list(ps.values()))
+        params = {n: update(n, p, g).detach() for (n, p), g in zip(ps.items(), grads)}
+    for _ in range(3):
+        opt.zero_grad()
+        loss_of().backward()
+        opt.step()
+    for n, p in critic.named_parameters():
+        torch.testing.assert_close(params[n], p.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_adam_unrolled_gan_trains_with_finite_second_order_gradients(ring, tiny_gan):
+    model = tiny_gan("unrolled-gan", ring.info, unroll_optimizer="adam")
+    tr = Trainer(model, ring, TrainConfig(steps=4, batch_size=32, optimizer="adam"), progress=False)
+    logs = tr.fit()
+    assert tr.nonfinite_total == 0 and all(math.isfinite(v) for v in logs.values())
+    tr_rms = Trainer(tiny_gan("unrolled-gan", ring.info, unroll_optimizer="adam"), ring,
+                     TrainConfig(steps=1, batch_size=32, optimizer="rmsprop"), progress=False)
+    with pytest.raises(ConfigError, match="needs Adam"):
+        tr_rms.fit()
 
 
 @pytest.mark.parametrize("name", GAN_NAMES)

@@ -52,9 +52,10 @@ class GANConfig:
     instance_noise_steps: int = 10_000
     minibatch_std: bool = False
     minibatch_kernels: int = 0  # minibatch discrimination kernels (0: off)
-    # unrolled GAN (Metz et al. 2017): > 0 unrolls D this many SGD steps for each G update
+    # unrolled GAN (Metz et al. 2017): > 0 unrolls D this many steps for each G update
     unroll_steps: int = 0
-    unroll_lr: float = 1e-2
+    unroll_optimizer: Literal["sgd", "adam"] = "sgd"  # adam: D's own Adam steps from its optimizer state (paper)
+    unroll_lr: float = 1e-2  # the SGD surrogate's step size (adam uses D's learning rate)
     unroll_second_order: bool = True  # backpropagate through the unrolled updates
 
     def __post_init__(self):

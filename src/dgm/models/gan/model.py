@@ -215,7 +215,8 @@ class GAN(GenerativeModel):
         logs: dict[str, torch.Tensor] = {}
         for group in self.update_schedule(batch.step):
             ctx.zero_grad(group)
-            out = self.discriminator_loss(batch) if group == "discriminator" else unrolled_generator_loss(self, batch)
+            out = self.discriminator_loss(batch) if group == "discriminator" else \
+                unrolled_generator_loss(self, batch, ctx.optimizer("discriminator"))
             ctx.backward(out["loss"], group)
             ctx.step(group)
             logs.update({f"{group}/{k}": v.detach() for k, v in out.items()})
