@@ -1,5 +1,5 @@
 """Spectral normalisation, self-attention, conditional BN, regularisers, minibatch layers and the optional fully
-connected layer of the DCGAN nets."""
+connected layer of the DCGAN nets, D's own MLP widths."""
 import pytest
 import torch
 from torch import nn
@@ -121,3 +121,13 @@ def test_fully_connected_layer_of_the_infogan_nets(name, mnist64, tiny_gan):
     assert model.sample(3).shape == (3, 1, 28, 28)
     with pytest.raises(ConfigError, match="fc_hidden"):
         tiny_gan("sagan", mnist64.info, fc_hidden=24)
+
+
+def test_mlp_discriminator_can_have_its_own_widths(ring, tiny_gan):
+    model = tiny_gan("gan", ring.info, mlp_hidden=(16, 16), mlp_hidden_d=(8,))
+    d_widths = [m.out_features for m in model.critic.trunk.modules() if isinstance(m, nn.Linear)]
+    g_widths = [m.out_features for m in model.generator.modules() if isinstance(m, nn.Linear)]
+    assert d_widths == [8] and g_widths == [16, 16, 2]
+    assert model.critic(ring.data[:4]).logits.shape[0] == 4
+    with pytest.raises(ConfigError, match="mlp_hidden_d"):
+        tiny_gan("gan", ring.info, mlp_hidden_d=(0,))

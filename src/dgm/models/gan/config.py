@@ -16,6 +16,7 @@ class GANConfig:
     architecture: Literal["auto", "mlp", "dcgan", "resnet"] = "auto"
     latent_dim: int = 100  # noise z; InfoGAN codes come on top
     mlp_hidden: tuple[int, ...] = (256, 256)
+    mlp_hidden_d: tuple[int, ...] | None = None  # D's MLP widths when they differ from G's (None: mlp_hidden)
     channels: int = 64  # conv width: DCGAN's G last / D first stage (doubling per stage); ResNet's width
     fc_hidden: int = 0  # DCGAN nets: fully connected layer after G's input and before D's heads (InfoGAN: 1024)
     d_norm: Literal["batch", "layer", "none"] = "batch"  # normalisation inside D (G always uses batch norm)
@@ -68,6 +69,8 @@ class GANConfig:
             positive(name, getattr(self, name), allow_zero=True)
         for h in self.mlp_hidden:
             positive("mlp_hidden width", h)
+        for h in self.mlp_hidden_d or ():
+            positive("mlp_hidden_d width", h)
         positive("clip", self.clip)
         positive("lr_d", self.lr_d)
         positive("lr_g", self.lr_g)

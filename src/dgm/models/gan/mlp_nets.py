@@ -30,12 +30,13 @@ class MLPTrunk(nn.Module):
 
     def __init__(self, spec: NetSpec):
         super().__init__()
-        if not spec.mlp_hidden:
-            raise ConfigError("the MLP discriminator needs at least one hidden layer (mlp_hidden)")
+        widths = spec.mlp_hidden if spec.mlp_hidden_d is None else spec.mlp_hidden_d
+        if not widths:
+            raise ConfigError("the MLP discriminator needs at least one hidden layer (mlp_hidden / mlp_hidden_d)")
         self.k = spec.num_classes if spec.d_concat else 0
         layers: list[nn.Module] = []
         d = math.prod(spec.shape) + self.k
-        for h in spec.mlp_hidden:
+        for h in widths:
             layers += [nn.Linear(d, h), nn.LeakyReLU(0.2)]
             d = h
         self.net = nn.Sequential(*layers)

@@ -63,7 +63,8 @@ class GAN(GenerativeModel):
         arch = "dcgan" if cfg.architecture == "auto" else cfg.architecture
         spec = NetSpec(tuple(info.shape), self.points, cfg.latent_dim + self.categories + self.continuous,
                        self.num_classes, cfg.g_conditioning, cfg.d_conditioning == "concat", tuple(cfg.mlp_hidden),
-                       cfg.channels, cfg.d_norm, cfg.attention, cfg.fc_hidden)
+                       cfg.channels, cfg.d_norm, cfg.attention, cfg.fc_hidden,
+                       tuple(cfg.mlp_hidden_d) if cfg.mlp_hidden_d is not None else None)
         self.generator, trunk = build_networks(arch, spec)
         self.critic = Critic(trunk, num_classes=self.num_classes, conditioning=cfg.d_conditioning,
                              categories=self.categories, continuous=self.continuous,

@@ -39,6 +39,7 @@ class NetSpec:
     d_norm: str = "batch"  # batch | layer | none
     attention: bool = False
     fc_hidden: int = 0  # conv nets: a fully connected layer after G's input and before D's heads (0: none)
+    mlp_hidden_d: tuple[int, ...] | None = None  # D's MLP widths (None: mlp_hidden)
 
     @property
     def g_concat(self) -> int:
