@@ -148,6 +148,39 @@ def test_adam_unroll_continues_the_optimizer_exactly(ring, tiny_gan):
         torch.testing.assert_close(params[n], p.detach(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("unroll", ["sgd", "adam"])
+def test_second_order_unrolled_gradient_matches_finite_differences(ring, tiny_gan, unroll):
+    """G's gradient through k unrolled D updates (second order) is the derivative of the unrolled loss."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        model = tiny_gan("unrolled-gan", ring.info, unroll_optimizer=unroll, unroll_lr=0.5, unroll_steps=3)
+        opt = torch.optim.Adam(model.critic.parameters(), lr=0.05)
+        x = ring.data[:16].double()
+        model.critic(x).logits.mean().backward()  # one real step, so Adam's unroll continues a state
+        opt.step()
+        batch = Batch(x, None, step=0)
+
+        def unrolled_loss():
+            torch.manual_seed(3)  # the same latents every call
+            return unrolled_generator_loss(model, batch, opt)["loss"]
+
+        param = list(model.generator.parameters())[-1]  # G's output bias (2,)
+        model.zero_grad()
+        unrolled_loss().backward()
+        h, numeric = 1e-6, []
+        for i in range(param.numel()):  # the unrolled loss differentiates inside: perturb .data, not under no_grad
+            param.data[i] += h
+            up = unrolled_loss().detach()
+            param.data[i] -= 2 * h
+            down = unrolled_loss().detach()
+            param.data[i] += h
+            numeric.append((up - down) / (2 * h))
+        torch.testing.assert_close(param.grad, torch.stack(numeric), rtol=1e-5, atol=1e-8)
+    finally:
+        torch.set_default_dtype(default)
+
+
 def test_adam_unrolled_gan_trains_with_finite_second_order_gradients(ring, tiny_gan):
     model = tiny_gan("unrolled-gan", ring.info, unroll_optimizer="adam")
     tr = Trainer(model, ring, TrainConfig(steps=4, batch_size=32, optimizer="adam"), progress=False)
