@@ -94,24 +94,26 @@ def test_unrolled_gan_runs_through_the_manual_path(ring, tiny_gan):
 def test_unrolling_leaves_the_discriminator_alone(ring, tiny_gan, second_order):
     model = tiny_gan("unrolled-gan", ring.info, unroll_second_order=second_order)
     critic_before = {n: p.detach().clone() for n, p in model.critic.named_parameters()}
-    out = unrolled_generator_loss(model, Batch(ring.data[:32], ring.labels[:32], step=0))
+    opt = torch.optim.Adam(model.critic.parameters(), lr=1e-3)  # no state yet: the unroll starts from zero moments
+    out = unrolled_generator_loss(model, Batch(ring.data[:32], ring.labels[:32], step=0), opt)
     out["loss"].backward()
     assert all(p.grad is not None for p in model.generator.parameters())
     assert all(p.grad is None for p in model.critic.parameters())
     for n, p in model.critic.named_parameters():
         assert torch.equal(p, critic_before[n])
+    assert not opt.state  # the optimizer is read, never stepped
 
 
 def test_unrolled_loss_differs_from_the_plain_one(ring, tiny_gan):
     """With unroll_lr > 0 G is scored against a moved D; with 0 steps of size 0 it is the plain G loss."""
     batch = Batch(ring.data[:32], None, step=0)
-    plain = tiny_gan("unrolled-gan", ring.info, unroll_lr=0.0)
+    plain = tiny_gan("unrolled-gan", ring.info, unroll_optimizer="sgd", unroll_lr=0.0)
     torch.manual_seed(1)
     a = unrolled_generator_loss(plain, batch)["loss"]
     torch.manual_seed(1)
     b = plain.generator_loss(batch)["loss"]
     torch.testing.assert_close(a, b)
-    moved = tiny_gan("unrolled-gan", ring.info, unroll_lr=1.0)
+    moved = tiny_gan("unrolled-gan", ring.info, unroll_optimizer="sgd", unroll_lr=1.0)
     torch.manual_seed(1)
     assert not torch.allclose(unrolled_generator_loss(moved, batch)["loss"], b)
 

@@ -59,6 +59,6 @@ register_model(
             "fc_hidden": 1024},
     train={**DCGAN_TRAIN, "batch_size": 64, "steps": 10_000})
 register_model(
-    "unrolled-gan", GAN, "unrolled GAN (Metz et al. 2017): G's loss through 5 unrolled D steps (second order)",
-    preset={"unroll_steps": 5, "mlp_hidden": (128, 128), "latent_dim": 64},
+    "unrolled-gan", GAN, "unrolled GAN (Metz et al. 2017): G's loss through 5 unrolled Adam steps of D (second order)",
+    preset={"unroll_steps": 5, "unroll_optimizer": "adam", "mlp_hidden": (128, 128), "latent_dim": 64},
     train={**DCGAN_TRAIN, "lr": 1e-4, "batch_size": 512, "steps": 20_000})
