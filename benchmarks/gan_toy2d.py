@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -134,6 +135,7 @@ def main(argv=None) -> int:
                 pts = model.sample(args.n_samples, generator=torch.Generator().manual_seed(1234))
             cov = mode_coverage(pts, centres, std, args.min_share)
             suffix = ("_toy-paper" if paper else "") + "".join(f"_{k}={v}" for k, v in extras.items())
+            suffix = re.sub(r"[^\w.=-]+", "", suffix.replace(", ", "x"))  # [256, 256] -> 256x256: no spaces in names
             png = save_scatter(pts[:2500], out_dir / f"gan_toy2d_{name}{suffix}_{toy}.png", reference=data.data[:2500],
                                extent=extent)
             artifacts.append(common.rel(png))
