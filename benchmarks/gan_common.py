@@ -20,6 +20,15 @@ from dgm.errors import ConfigError
 from dgm.train.callbacks import Callback
 
 
+def add_training_options(p) -> None:
+    """The options every GAN quality benchmark shares: --set (model config values), --ema-decay, --lr-decay-from."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a model config value of the preset, e.g. channels=32 or lr_g=1e-3 (repeatable)")
+    p.add_argument("--ema-decay", type=float, default=None, help="keep an EMA of the weights and sample from it")
+    p.add_argument("--lr-decay-from", type=float, default=None, metavar="FRACTION",
+                   help="from this fraction of the budget on, decay both players' learning rates linearly to 0")
+
+
 def model_values(pairs: list[str]) -> dict:
     """--set ["channels=32", ...] -> {"channels": 32, ...}, parsed as the dgm command parses ``--set``."""
     try:

@@ -53,11 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast forward passes")
     p.add_argument("--channels-last", action="store_true", help="channels-last weights and batches")
-    p.add_argument("--ema-decay", type=float, default=None, help="keep an EMA of the weights and sample from it")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a model config value of the preset, e.g. channels=32 (repeatable)")
-    p.add_argument("--lr-decay-from", type=float, default=None, metavar="FRACTION",
-                   help="from this fraction of the budget on, decay both players' learning rates linearly to 0")
+    gan_common.add_training_options(p)
     p.add_argument("--curve-every-s", type=float, default=None,
                    help="learning curve: score the sampling model every this many training seconds (default: "
                         "budget / 6; 0: off); the scoring time is not charged to the budget")

@@ -57,12 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--settings", choices=("preset", "toy-paper"), default="preset",
                    help="preset: every model's image preset at batch --batch-size; toy-paper: the papers' own toy "
                         "settings where they have them (WGAN-GP, unrolled GAN), else the preset")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a model config value for every model of the run, e.g. lr_g=1e-3 (repeatable)")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--ema-decay", type=float, default=None, help="keep an EMA of G's weights and sample from it")
-    p.add_argument("--lr-decay-from", type=float, default=None, metavar="FRACTION",
-                   help="from this fraction of the budget on, decay both players' learning rates linearly to 0")
+    gan_common.add_training_options(p)  # --set applies to every model of the run
     p.add_argument("--curve-every-s", type=float, default=None,
                    help="learning curve: modes and high-quality share of 2,000 samples every this many training "
                         "seconds (off the clock; default: off)")
@@ -89,14 +85,20 @@ def mode_coverage(points: torch.Tensor, centres: torch.Tensor, std: float, min_s
             "finite": bool(torch.isfinite(points).all())}
 
 
-def curve_point(trainer, centres: torch.Tensor, std: float, min_share: float) -> dict:
-    """A learning-curve point: modes covered and high-quality share of 2,000 samples of the sampling model."""
+def sample_points(trainer, n: int) -> torch.Tensor:
+    """n points (n, 2) from the trainer's sampling model (EMA when kept) in eval mode, seed 1234; the model's
+    train/eval mode is restored, so this can run mid-training."""
     model = trainer.sampling_model
     was_training = model.training
     with torch.no_grad():
-        pts = model.eval().sample(2000, generator=torch.Generator().manual_seed(1234))
+        pts = model.eval().sample(n, generator=torch.Generator().manual_seed(1234))
     model.train(was_training)
-    cov = mode_coverage(pts, centres, std, min_share)
+    return pts
+
+
+def curve_point(trainer, centres: torch.Tensor, std: float, min_share: float) -> dict:
+    """A learning-curve point: modes covered and high-quality share of 2,000 samples of the sampling model."""
+    cov = mode_coverage(sample_points(trainer, 2000), centres, std, min_share)
     return {"modes": cov["modes_covered"], "hq": cov["high_quality"]}
 
 
@@ -130,9 +132,7 @@ def main(argv=None) -> int:
             trainer, summary = gan_common.train_for(name, data, args.budget_s, max_steps=args.max_steps,
                                                     seed=args.seed, model_values=values, train_overrides=train,
                                                     curve=curve, lr_decay_from=args.lr_decay_from)
-            model = trainer.sampling_model.eval()
-            with torch.no_grad():
-                pts = model.sample(args.n_samples, generator=torch.Generator().manual_seed(1234))
+            pts = sample_points(trainer, args.n_samples)
             cov = mode_coverage(pts, centres, std, args.min_share)
             suffix = ("_toy-paper" if paper else "") + "".join(f"_{k}={v}" for k, v in extras.items())
             suffix = re.sub(r"[^\w.=-]+", "", suffix.replace(", ", "x"))  # [256, 256] -> 256x256: no spaces in names
