@@ -30,6 +30,9 @@ class OptimizerGroup:
 
     params: list[nn.Parameter]
     settings: dict[str, Any] = field(default_factory=dict)
+    # the optimizers this group works with (empty: any) and why, checked when the optimizers are built
+    optimizers: tuple[str, ...] = ()
+    why: str = ""
 
 
 class GenerativeModel(nn.Module):

@@ -28,5 +28,8 @@ def build_optimizers(model: GenerativeModel, cfg: TrainConfig) -> dict[str, torc
             continue
         s = {"optimizer": cfg.optimizer, "lr": cfg.lr, "betas": cfg.betas, "weight_decay": cfg.weight_decay,
              **group.settings}
+        if group.optimizers and s["optimizer"] not in group.optimizers:
+            raise ConfigError(f"the {name} needs optimizer {' or '.join(group.optimizers)} ({group.why}), got "
+                              f"{s['optimizer']!r}; set optimizer={group.optimizers[0]}")
         out[name] = make_optimizer(group.params, s["optimizer"], s["lr"], s["betas"], s["weight_decay"])
     return out

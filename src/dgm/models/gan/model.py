@@ -111,8 +111,11 @@ class GAN(GenerativeModel):
     # --- training ---------------------------------------------------------------------------
     def optimizer_groups(self) -> dict[str, OptimizerGroup]:
         cfg = self.config
+        adam_unroll = cfg.unroll_steps > 0 and cfg.unroll_optimizer == "adam"
         return {"discriminator": OptimizerGroup(trainable(self.critic.parameters()),
-                                                {"lr": cfg.lr_d} if cfg.lr_d else {}),
+                                                {"lr": cfg.lr_d} if cfg.lr_d else {},
+                                                ("adam", "adamw") if adam_unroll else (),
+                                                "G's loss unrolls D's Adam steps; or use unroll_optimizer=sgd"),
                 "generator": OptimizerGroup(trainable(self.generator.parameters()),
                                             {"lr": cfg.lr_g} if cfg.lr_g else {})}
 
