@@ -113,7 +113,8 @@ def main(argv=None) -> int:
         sys.exit(f"--toys: unknown {bad}; choose from {list(TOYS)}")
     overrides = gan_common.model_values(args.set)
     extras = {**overrides, **({"ema": args.ema_decay} if args.ema_decay else {}),
-              **({"lrdecay": args.lr_decay_from} if args.lr_decay_from is not None else {})}
+              **({"lrdecay": args.lr_decay_from} if args.lr_decay_from is not None else {}),
+              **({"seed": args.seed} if args.seed else {})}  # runs differing in seed keep their own plots
     out_dir = Path(tempfile.mkdtemp(prefix="dgm-bench-gan-toy-")) if args.no_record else common.RESULTS
     results, artifacts = [], []
     for toy in toys:
