@@ -1,5 +1,6 @@
-"""Helpers shared by the benchmark scripts: data directory, threads, machine load, provenance, and the
-one JSON line every benchmark prints last (DESIGN.md section 5).
+"""Helpers shared by the benchmark scripts: data directory, threads, machine load, provenance, FLOP counts
+against the machine's measured matmul limit, and the one JSON line every benchmark prints last (DESIGN.md
+section 5).
 
 Benchmarks are scripts, not part of the package: run them from the repository root with
 ``PYTHONPATH=src python3 benchmarks/<name>.py``.
@@ -12,8 +13,9 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -90,6 +92,64 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def step_flops(fn: Callable[[], Any]) -> int:
+    """Floating-point operations (FLOPs, an int) of one call of ``fn()``, e.g. one training step with its
+    forward and backward passes, as counted by ``torch.utils.flop_counter.FlopCounterMode``: matmuls,
+    convolutions and attention, 2 FLOPs per multiply-add; element-wise ops are not counted. ``fn`` really runs
+    once (an optimizer step inside it updates the weights)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def machine_limit_gflops(precision: str = "fp32", threads: int | None = None, seconds: float = 3.0) -> float:
+    """This machine's practical matmul limit in GFLOP/s (1e9 floating-point operations per second), measured
+    now: 2048 x 2048 @ 2048 x 2048 matmuls (2 * 2048**3 FLOPs each) in float32, or bfloat16 when
+    ``precision == "bf16"``, repeated for about ``seconds`` after one warm-up call, on ``threads`` intra-op
+    threads (default: torch's current setting, which is restored afterwards)."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    n = 2048
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        a = torch.randn(n, n, generator=gen).to(dtype)
+        b = torch.randn(n, n, generator=gen).to(dtype)
+        torch.mm(a, b)  # warm-up: allocations, kernel choice
+        calls, start = 0, time.perf_counter()
+        while True:
+            torch.mm(a, b)
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                break
+    finally:
+        torch.set_num_threads(before)
+    return 2 * n**3 * calls / elapsed / 1e9
+
+
+def hardware_fields(flops_per_step: int, steps: int, train_s: float, precision: str) -> dict[str, Any]:
+    """Record fields saying how much of this machine's arithmetic a training run used:
+    ``gflop_per_step`` (GFLOP = 1e9 FLOPs in one step, from ``step_flops``), ``achieved_gflops`` (GFLOP/s over
+    the run: flops_per_step * steps / train_s / 1e9), ``limit_gflops_<precision>`` (GFLOP/s of
+    ``machine_limit_gflops(precision)``, measured now on torch's current threads) and ``fraction_of_limit``
+    (achieved / limit, 0..1). ``train_s`` is the training time in seconds the ``steps`` took."""
+    achieved = flops_per_step * steps / train_s / 1e9 if train_s > 0 else 0.0
+    limit = machine_limit_gflops(precision)
+    return {
+        "gflop_per_step": round(flops_per_step / 1e9, 4),
+        "achieved_gflops": round(achieved, 2),
+        f"limit_gflops_{precision}": round(limit, 1),
+        "fraction_of_limit": round(achieved / limit, 4) if limit > 0 else None,
+    }
 
 
 def rel(path: str | Path) -> str:
