@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     if not {"dgm", "reference"} <= set(names) or set(names) - {*SIDES, *OPTIONAL}:
         sys.exit(f"--sides: need dgm and reference, optionally {list(OPTIONAL)}; got {args.sides!r}")
     t.seed_everything(0)
-    model = m.create("dcgan", train32.info)
+    model = m.create("dcgan", train32.info, fc_hidden=0)  # the nets of the earlier records (the preset adds FC 1024)
     sides = {"reference": ReferenceSide(model.generator, model.critic, train, args, model.config.latent_dim)}
     sides.update({s: DgmSide(copy.deepcopy(model), train32, args, **OPTIONAL[s]) for s in names if s in OPTIONAL})
     sides["dgm"] = DgmSide(model, train32, args)  # last: the others copied the untrained networks

@@ -67,6 +67,18 @@ def load_data(name: str, split: str, data_dir: str | Path | None, options: dict[
     return resize_dataset(ds, int(size)) if size else ds
 
 
+def load_validation(name: str, train, data_dir: str | Path | None, options: dict[str, Any] | None = None,
+                    carve: int = 5000):
+    """(training data, validation data): the dataset's ``valid`` split when it has one, else ``carve`` images
+    (at most 10%) carved from ``train`` by a fixed permutation and removed from it. Never the test split."""
+    from .data import datasets
+    from .data.validation import carve_validation
+
+    if not name.startswith("folder:") and "valid" in datasets.get(name).splits:
+        return train, load_data(name, "valid", data_dir, options)
+    return carve_validation(train, carve)
+
+
 def load_run_data(ckpt: Checkpoint, split: str = "test", data_dir: str | Path | None = None):
     """The split of the dataset a checkpoint was trained on, prepared the same way."""
     return load_data(ckpt.config["data"]["name"], split, data_dir, ckpt.config.get("data_options"))

@@ -11,9 +11,10 @@ import torch
 from ..config import from_dict, load_yaml, parse_assignment, to_dict
 from ..errors import ConfigError
 from ..models.registry import build_config, create, models
-from ..runs import load_data, new_run_dir, write_run_config
+from ..runs import load_data, load_validation, new_run_dir, write_run_config
 from ..train import TrainConfig, Trainer, read_checkpoint, seed_everything
 from ..train.checkpoint import clean_stale
+from ..train.schedule import parse_duration
 from .common import add_data_dir, positive_float, positive_int, split_sections
 
 log = logging.getLogger("dgm")
@@ -32,6 +33,9 @@ def add_parser(sub) -> None:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=positive_int, help="optimisation steps in total")
     length.add_argument("--epochs", type=positive_int, help="passes over the training set")
+    p.add_argument("--time-budget", type=duration, metavar="DURATION",
+                   help="stop after this much training time (evaluation excluded), e.g. 900, 15m or 1h30m; "
+                   "without --steps/--epochs the budget alone ends the run, and time-clocked lr schedules run on it")
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=positive_float, help="learning rate")
     p.add_argument("--seed", type=int)
@@ -42,6 +46,14 @@ def add_parser(sub) -> None:
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms (bitwise-reproducible GPU runs; slower)")
     p.set_defaults(run=run)
+
+
+def duration(text: str) -> float:
+    """argparse type for --time-budget: '900', '15m', '1h30m' -> seconds."""
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -58,12 +70,16 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
     for s, vals in split_sections(sets, tuple(sections)).items():
         sections[s].update(vals)
     flags = {"steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-             "seed": args.seed}
-    sections["train"].update({k: v for k, v in flags.items() if v is not None})
+             "seed": args.seed, "time_budget_s": getattr(args, "time_budget", None)}
+    train = sections["train"]
+    train.update({k: v for k, v in flags.items() if v is not None})
     if args.steps is not None:
-        sections["train"]["epochs"] = None
+        train["epochs"] = None
     if args.epochs is not None:
-        sections["train"]["steps"] = None
+        train["steps"] = None
+    if train.get("time_budget_s") is not None and "steps" not in train and "epochs" not in train:
+        # a requested budget replaces the preset's step count: the budget alone ends the run
+        train.update(steps=None, epochs=None)
     if args.data:
         sections["data"]["name"] = args.data
     return sections["model"], sections["train"], sections["data"]
@@ -135,26 +151,40 @@ def run(args: argparse.Namespace) -> int:
         changed = {}
 
     data = load_data(data_name, "train", args.data_dir, data_options)
+    val_data = None
+    if train_cfg.eval_every or train_cfg.eval_every_s:
+        data, val_data = load_validation(data_name, data, args.data_dir, data_options, train_cfg.val_size)
     seed_everything(train_cfg.seed)
     model = create(name, data.info, config=model_cfg)
     if ckpt is None and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or another --out")
     clean_stale(run_dir / "checkpoints")
     trainer = Trainer(model, data, train_cfg, run_dir=run_dir, model_name=name, progress=not args.no_progress,
-                      data_options=data_options)
+                      data_options=data_options, val_data=val_data)
     if ckpt is not None:
         trainer.load_state(ckpt)
         log.info("resumed %s at step %d", ckpt.path, trainer.step)
-    resolved = {**trainer.checkpoint_config(), "data_dir": str(args.data_dir) if args.data_dir else None}
+    resolved = {**trainer.checkpoint_config(), "data_dir": str(args.data_dir) if args.data_dir else None,
+                "resolved": {"precision": trainer.precision, "train_size": len(data),
+                             **({"validation": f"{val_data.info.split} ({len(val_data)})"} if val_data else {})}}
     if changed:
         resolved["resumed_with_changes"] = {k: list(map(_plain, v)) for k, v in changed.items()}
     write_run_config(run_dir, resolved)
-    if trainer.step >= trainer.total_steps:
-        log.info("nothing to do: the run is already at step %d of %d", trainer.step, trainer.total_steps)
+    if trainer.done():
+        log.info("nothing to do: the run is already at step %d (%.0f training seconds); raise --steps or "
+                 "--time-budget to continue it", trainer.step, trainer.clock.seconds())
         return 0
     final = trainer.fit()
     summary = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
-    print(f"trained {name} on {data_name} for {trainer.step} steps ({summary})")
+    why = f", time budget {train_cfg.time_budget_s:g} s spent" if trainer.stopped_by_budget else ""
+    print(f"trained {name} on {data_name} for {trainer.step} steps in {trainer.clock.seconds():.0f} s{why} "
+          f"({summary})")
+    if trainer.curve:
+        last = trainer.curve[-1]
+        key = next(k for k in last if k.startswith("val/"))
+        best = f"; best {trainer.best['value']:.4g} at step {trainer.best['step']} in {run_dir / 'best'}" \
+            if trainer.best else ""
+        print(f"validation {key[4:]} {last[key]:.4g} on {last['val/n']} {last['val/split']} examples{best}")
     print(f"run: {run_dir}  samples: {run_dir / 'samples' / 'final.png'}")
     return 0
 

@@ -41,25 +41,35 @@ class Throughput:
 
 
 class ProgressBar(Callback):
-    """tqdm bar with live loss terms and samples/s (refreshed every ``every`` steps)."""
+    """tqdm bar with live loss terms, samples/s and the last validation value (refreshed every ``every``
+    steps); in training seconds when only a time budget bounds the run, else in steps."""
 
     def __init__(self, every: int = 25):
-        self.every, self.bar, self.speed = every, None, Throughput()
+        self.every, self.bar, self.speed, self.by_time = every, None, Throughput(), False
 
     def on_fit_start(self, trainer):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=f"train {trainer.model_name}",
-                        unit="step", dynamic_ncols=True, file=sys.stderr, disable=None)
+        self.by_time = not trainer.bounded_by_steps
+        total, initial, unit = (int(trainer.config.time_budget_s), int(trainer.clock.seconds()), "s") \
+            if self.by_time else (trainer.total_steps, trainer.step, "step")
+        self.bar = tqdm(total=total, initial=initial, desc=f"train {trainer.model_name}", unit=unit,
+                        dynamic_ncols=True, file=sys.stderr, disable=None)
         self.speed = Throughput()
+
+    def position(self, trainer) -> int:
+        return min(int(trainer.clock.seconds()), self.bar.total) if self.by_time else trainer.step
 
     def on_step_end(self, trainer, logs):
         self.speed.add(trainer.config.batch_size)
-        if trainer.step % self.every == 0 or trainer.step == trainer.total_steps:
+        if trainer.step % self.every == 0 or trainer.done():
             post = {k: f"{float(v):.4g}" for k, v in list(logs.items())[:4]}
+            post.update({k: f"{v:.4g}" for k, v in trainer.last_eval.items()})
             post["samples/s"] = f"{self.speed.rate():.0f}"
+            if self.by_time:
+                post["step"] = str(trainer.step)
             self.bar.set_postfix(post, refresh=False)
-            self.bar.update(trainer.step - self.bar.n)
+            self.bar.update(self.position(trainer) - self.bar.n)
 
     def close(self, trainer):
         if self.bar is not None:
@@ -84,6 +94,7 @@ class MetricsLogger(Callback):
             self.tb = SummaryWriter(str(self.path.parent / "tensorboard"))
         except Exception:  # tensorboard is an optional extra
             self.tb = None
+        trainer.tensorboard = self.tb  # shared with the periodic evaluation
         self.speed = Throughput()
 
     def on_step_end(self, trainer, logs):
@@ -91,13 +102,14 @@ class MetricsLogger(Callback):
             self.sums[k] = self.sums.get(k, 0.0) + v
         self.count += 1
         self.speed.add(trainer.config.batch_size)
-        if trainer.step % self.every == 0 or trainer.step == trainer.total_steps:
+        if trainer.step % self.every == 0 or trainer.done():
             self.flush(trainer)
 
     def flush(self, trainer):
         if not self.count:
             return
-        record: dict[str, Any] = {"step": trainer.step, "epoch": trainer.epoch}
+        record: dict[str, Any] = {"step": trainer.step, "epoch": trainer.epoch,
+                                  "train_s": round(trainer.clock.seconds(), 2)}
         record.update({k: float(v) / self.count for k, v in self.sums.items()})
         record["samples_per_s"] = round(self.speed.rate(), 1)
         record["lr"] = {n: o.param_groups[0]["lr"] for n, o in trainer.optimizers.items()}
@@ -135,7 +147,7 @@ class SampleGrid(Callback):
         return save_samples(samples, self.dir / name)
 
     def on_step_end(self, trainer, logs):
-        if self.every and trainer.step % self.every == 0 and trainer.step < trainer.total_steps:
+        if self.every and trainer.step % self.every == 0 and not trainer.done():
             self.write(trainer, f"step-{trainer.step}.png")
 
     def on_fit_end(self, trainer):
@@ -150,7 +162,7 @@ class PeriodicCheckpoint(Callback):
         self.every = every
 
     def on_step_end(self, trainer, logs):
-        if self.every and trainer.step % self.every == 0 and trainer.step < trainer.total_steps:
+        if self.every and trainer.step % self.every == 0 and not trainer.done():
             trainer.save_checkpoint()
 
     def on_fit_end(self, trainer):
@@ -159,10 +171,22 @@ class PeriodicCheckpoint(Callback):
 
 
 def default_callbacks(trainer: "Trainer", progress: bool = True) -> list[Callback]:
+    """Progress bar; with a run directory the metrics log and sample grids; periodic validation when
+    configured; then checkpoints (last, so a checkpoint holds what the others updated this step)."""
+    from .evaluation import PeriodicEval
+
     cfg = trainer.config
     cbs: list[Callback] = [ProgressBar()] if progress else []
     if trainer.run_dir is not None:
         cbs += [MetricsLogger(trainer.run_dir, cfg.log_every),
-                SampleGrid(trainer.run_dir, cfg.sample_every, cfg.num_samples),
-                PeriodicCheckpoint(cfg.checkpoint_every)]
+                SampleGrid(trainer.run_dir, cfg.sample_every, cfg.num_samples)]
+    if cfg.eval_every or cfg.eval_every_s:
+        if trainer.val_data is None:
+            from ..errors import ConfigError
+
+            raise ConfigError("periodic evaluation (train.eval_every / eval_every_s) needs validation data; "
+                              "`dgm train` loads it, the Python API takes Trainer(..., val_data=...)")
+        cbs.append(PeriodicEval(trainer.val_data, cfg.eval_every, cfg.eval_every_s, cfg.eval_n, cfg.keep_best))
+    if trainer.run_dir is not None:
+        cbs.append(PeriodicCheckpoint(cfg.checkpoint_every))
     return cbs

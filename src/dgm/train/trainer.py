@@ -1,11 +1,13 @@
-"""One training loop for every model: steps or epochs, optimizer groups and update schedules, the NaN
-guard, EMA, callbacks (progress, logs, sample grids, checkpoints), signals and exact resume."""
+"""One training loop for every model: steps, epochs or a time budget, optimizer groups and update schedules,
+learning-rate schedules, the NaN guard, EMA, callbacks (progress, logs, sample grids, periodic validation,
+checkpoints), signals and exact resume."""
 from __future__ import annotations
 
 import contextlib
 import logging
 import platform
 import random
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -23,6 +25,8 @@ from .callbacks import Callback, default_callbacks
 from .config import TrainConfig
 from .ema import EMA
 from .optim import build_optimizers
+from .precision import resolve_precision
+from .schedule import TrainClock, lr_factor, schedule_by_time
 from .signals import StopRequest
 from .state import capture_rng, flatten_optimizer, restore_rng, unflatten_optimizer
 
@@ -42,15 +46,24 @@ class Trainer:
     def __init__(self, model: GenerativeModel, data: ImageDataset, config: TrainConfig | None = None,
                  run_dir: str | Path | None = None, model_name: str | None = None,
                  callbacks: Iterable[Callback] | None = None, progress: bool = True,
-                 data_options: dict[str, Any] | None = None, **overrides):
+                 data_options: dict[str, Any] | None = None, val_data: ImageDataset | None = None, **overrides):
         self.config = config or TrainConfig(**{**model.default_train, **overrides})
-        self.model, self.data = model, data
+        self.model, self.data, self.val_data = model, data, val_data
+        self.precision = resolve_precision(self.config.precision)
         if self.config.channels_last:  # in place: parameters keep their identity, only their strides change
             model.to(memory_format=torch.channels_last)
         self.model_name = model_name or type(model).__name__.lower()
         self.run_dir = Path(run_dir) if run_dir else None
         self.data_options = dict(data_options or {})  # how the data was prepared (e.g. size), for resume/eval
         self.optimizers = build_optimizers(model, self.config)
+        # each group's base lr (the group's own setting, e.g. a GAN player's lr_d / lr_g): schedules scale it
+        self.base_lrs = {n: [g["lr"] for g in o.param_groups] for n, o in self.optimizers.items()}
+        self.clock = TrainClock()
+        self.best: dict[str, Any] | None = None  # best periodic validation value so far (keep_best)
+        self.stopped_by_budget = False
+        self.curve: list[dict[str, Any]] = []  # periodic validation records of this fit
+        self.last_eval: dict[str, float] = {}
+        self.tensorboard = None  # the metrics logger's writer, when TensorBoard is installed
         self.ema = EMA(model, self.config.ema_decay) if self.config.ema_decay else None
         self.data_generator = torch.Generator()
         self.step = self.epoch = self.batch_in_epoch = 0
@@ -68,10 +81,38 @@ class Trainer:
 
     @property
     def total_steps(self) -> int:
+        """The step limit; unbounded (sys.maxsize) when only a time budget ends the run."""
         c = self.config
         if c.steps is not None:
             return c.steps
+        if c.epochs is None and c.time_budget_s is not None:
+            return sys.maxsize
         return (c.epochs or 1) * self.steps_per_epoch
+
+    @property
+    def bounded_by_steps(self) -> bool:
+        return self.total_steps != sys.maxsize
+
+    def budget_spent(self) -> bool:
+        b = self.config.time_budget_s
+        return b is not None and self.clock.seconds() >= b
+
+    def done(self) -> bool:
+        """True when the step limit is reached or the time budget is spent."""
+        return self.step >= self.total_steps or self.budget_spent()
+
+    def progress(self) -> float:
+        """The schedule's progress in [0, 1]: training seconds / budget, or steps done / total steps."""
+        if schedule_by_time(self.config):
+            return min(self.clock.seconds() / self.config.time_budget_s, 1.0)
+        return min(self.step / self.total_steps, 1.0)
+
+    def apply_lr(self) -> None:
+        """Set every group's lr from the schedule at the current step and progress."""
+        f = lr_factor(self.config, self.progress(), self.step)
+        for name, opt in self.optimizers.items():
+            for group, base in zip(opt.param_groups, self.base_lrs[name]):
+                group["lr"] = base * f
 
     @property
     def sampling_model(self) -> GenerativeModel:
@@ -91,9 +132,10 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_fit_start(self)
         logs: dict[str, Any] = {}
+        self.clock.start()
         try:
             with StopRequest() as stop:
-                while self.step < self.total_steps:
+                while not self.done():
                     epoch, b, x, y = next(batches)
                     if self.config.hflip and x.dim() == 4:
                         x = random_hflip(x, self.data_generator)
@@ -101,6 +143,7 @@ class Trainer:
                     if self.config.channels_last and x.dim() == 4:
                         x = x.contiguous(memory_format=torch.channels_last)
                     batch = Batch(x, y, self.step)
+                    self.apply_lr()
                     logs = self.train_step(batch)
                     self.step += 1
                     self.epoch, self.batch_in_epoch = epoch, b + 1
@@ -110,15 +153,19 @@ class Trainer:
                         path = self.save_checkpoint()
                         raise Interrupted(f"stopped by signal {stop.signum} at step {self.step}; "
                                           f"checkpoint saved to {path}", stop.exit_code)
+            self.stopped_by_budget = self.step < self.total_steps
+            if self.stopped_by_budget:
+                log.info("time budget of %g s spent at step %d", self.config.time_budget_s, self.step)
             for cb in self.callbacks:
                 cb.on_fit_end(self)
         finally:
+            self.clock.stop()
             for cb in self.callbacks:
                 cb.close(self)
         return {k: float(v) for k, v in logs.items()}
 
     def _autocast(self):
-        if self.config.precision == "bf16":
+        if self.precision == "bf16":
             return torch.autocast("cpu" if not torch.cuda.is_available() else "cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -198,8 +245,9 @@ class Trainer:
             "versions": {"dgm": __version__, "torch": str(torch.__version__), "python": platform.python_version()},
         }
 
-    def save_checkpoint(self) -> Path:
-        """Commit a checkpoint of everything needed to resume exactly; returns its directory."""
+    def save_checkpoint(self, best: bool = False) -> Path:
+        """Commit a checkpoint of everything needed to resume exactly; returns its directory. ``best``: into
+        ``run_dir/best/`` (one kept), the best periodic validation value so far."""
         if self.run_dir is None:
             raise CheckpointError("this trainer has no run_dir to save checkpoints in")
         tensors, meta = {}, {"optimizers": {}}
@@ -210,10 +258,12 @@ class Trainer:
         rng_t, rng_m = capture_rng(self.data_generator)
         tensors.update(rng_t)
         state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                 "nonfinite_total": self.nonfinite_total, "rng": rng_m, **meta}
+                 "nonfinite_total": self.nonfinite_total, "rng": rng_m,
+                 "train_seconds": self.clock.seconds(), "best": self.best, **meta}
+        folder, keep = ("best", 1) if best else ("checkpoints", self.config.keep_checkpoints)
         return ckpt_io.write_checkpoint(
-            self.run_dir / "checkpoints", self.step, self.checkpoint_config(), self.model.state_dict(),
-            self.ema.state_dict() if self.ema else None, tensors, state, keep=self.config.keep_checkpoints)
+            self.run_dir / folder, self.step, self.checkpoint_config(), self.model.state_dict(),
+            self.ema.state_dict() if self.ema else None, tensors, state, keep=keep)
 
     def load_state(self, ckpt: ckpt_io.Checkpoint) -> None:
         """Restore weights, EMA, optimizers, RNG and the position in the data from ``ckpt``."""
@@ -237,6 +287,9 @@ class Trainer:
         restore_rng(self.data_generator, ckpt.train_tensors, st.get("rng", {}))
         self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
         self.nonfinite_total = st.get("nonfinite_total", 0)
+        # a time-budgeted run continues its budget and schedule from the training seconds it had recorded
+        self.clock = TrainClock(float(st.get("train_seconds", 0.0)))
+        self.best = st.get("best")
         self.started_fresh = False
 
 
