@@ -263,12 +263,16 @@ def main(argv=None) -> int:
     default_peers = [s for s in peers if s in DEFAULT_SIDES]
     best_peer = max(default_peers or peers, key=lambda s: peers[s]) if peers else None
     best_ours = max(ours, key=lambda s: ours[s])
+    like = ours["dgm"] / peers[best_peer] if best_peer and "dgm" in ours else None
     record = {
         "benchmark": "vae_throughput_vs_pythae", "metric": "speedup_vs_pythae",
-        # dgm's faster setting over the faster of pythae's default sides (trainer, manual loop)
-        "value": round(ours[best_ours] / peers[best_peer], 3) if best_peer else None,
-        "dgm_side": best_ours, "compared_with": best_peer, "target": 2.0,
-        "meets_target": bool(best_peer) and ours[best_ours] / peers[best_peer] >= 2.0,
+        # like for like first: dgm in fp32 over the faster of pythae's default sides (fp32 both); dgm's speed
+        # options (bf16 + compile) against pythae's fp32 are each side as its users run it, reported apart
+        "value": round(like, 3) if like else None, "like_for_like": "fp32 both, same network and threads",
+        "dgm_side": "dgm", "compared_with": best_peer, "target": 2.0,
+        "meets_target": bool(like) and like >= 2.0,
+        "default_ratio": {"dgm_side": best_ours, "compared_with": best_peer,
+                          "value": round(ours[best_ours] / peers[best_peer], 3) if best_peer else None},
         "samples_per_s": round(ours[best_ours], 1),
         **{f"samples_per_s_{s}": round(v, 1) for s, v in med.items()},
         **ratios,

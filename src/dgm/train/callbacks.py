@@ -141,7 +141,7 @@ class SampleGrid(Callback):
         model = trainer.sampling_model
         was_training = model.training
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), trainer.clock.paused():  # drawing grids is not training time
             samples = model.sample(self.n, generator=torch.Generator().manual_seed(self.seed))
         model.train(was_training)
         return save_samples(samples, self.dir / name)

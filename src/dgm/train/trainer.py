@@ -153,7 +153,7 @@ class Trainer:
                         path = self.save_checkpoint()
                         raise Interrupted(f"stopped by signal {stop.signum} at step {self.step}; "
                                           f"checkpoint saved to {path}", stop.exit_code)
-            self.stopped_by_budget = self.step < self.total_steps
+            self.stopped_by_budget = self.budget_spent() and self.step < self.total_steps
             if self.stopped_by_budget:
                 log.info("time budget of %g s spent at step %d", self.config.time_budget_s, self.step)
             for cb in self.callbacks:

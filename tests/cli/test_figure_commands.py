@@ -1,0 +1,127 @@
+"""Every documented figure is one `dgm` command: each README figure's command, run for two steps, resolves to
+the settings the figure was measured with; and every benchmark record that states its command resolves, when
+run again, to the train and model settings the record holds."""
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dgm.cli.main import main
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "benchmarks" / "results"
+
+VAE = {"architecture": "mlp", "hidden": [200, 200], "latent_dim": 50, "activation": "tanh", "likelihood": "bernoulli"}
+VAE_TRAIN = {"batch_size": 100, "lr": 1e-3, "lr_schedule": "cosine", "lr_min": 1e-4, "time_budget_s": 900}
+AR_TRAIN = {"batch_size": 64, "lr": 2e-3, "lr_schedule": "cosine", "lr_min": 5e-5, "grad_clip": 100.0,
+            "time_budget_s": 1800}
+GAN_TRAIN = {"lr": 2e-4, "betas": [0.5, 0.999], "ema_decay": 0.999, "channels_last": True, "precision": "auto",
+             "time_budget_s": 900, "lr_schedule": "constant"}
+# README figure -> (command, model settings, train settings) as recorded with the figure
+FIGURES = {
+    "vae 87.96 nats": ("dgm train vae --config configs/vae_mnist_15m.yaml", {**VAE, "iwae_k": 1}, VAE_TRAIN),
+    "iwae 87.61 nats": ("dgm train iwae --config configs/iwae_mnist_15m.yaml", {**VAE, "iwae_k": 5}, VAE_TRAIN),
+    "pixelcnn 84.94 nats": ("dgm train pixelcnn --config configs/pixelcnn_binarized_mnist.yaml",
+                            {"channels": 64, "blocks": 6, "kernel": 5, "out_hidden": 64}, AR_TRAIN),
+    "gated-pixelcnn 87.45 nats": ("dgm train gated-pixelcnn --config configs/pixelcnn_gated_binarized_mnist.yaml",
+                                  {"channels": 32, "layers": 6, "out_hidden": 64}, AR_TRAIN),
+    "glow 1.27 bits/dim": ("dgm train glow --config configs/glow_mnist.yaml",
+                           {"channels": 64, "depth": 8, "levels": 2, "preprocess": "logit"}, AR_TRAIN),
+    "realnvp 1.40 bits/dim": ("dgm train realnvp --config configs/realnvp_mnist.yaml",
+                              {"channels": 64, "blocks": 0, "scales": 3, "preprocess": "logit"}, AR_TRAIN),
+    "dcgan IS 9.12": ("dgm train dcgan --data mnist --time-budget 15m",
+                      {"architecture": "dcgan", "channels": 64, "fc_hidden": 1024, "latent_dim": 100,
+                       "objective": "non-saturating"}, {**GAN_TRAIN, "batch_size": 128}),
+    "cgan 99.3%": ("dgm train cgan --data mnist --time-budget 15m", {"fc_hidden": 1024, "g_conditioning": "concat"},
+                   {**GAN_TRAIN, "batch_size": 128}),
+    "acgan 99.7%": ("dgm train acgan --data mnist --time-budget 15m",
+                    {"fc_hidden": 1024, "d_conditioning": "auxiliary"}, {**GAN_TRAIN, "batch_size": 100}),
+    "infogan 90% (seed 1)": ("dgm train infogan --data mnist --time-budget 15m --seed 1",
+                             {"fc_hidden": 1024, "latent_dim": 62, "lr_d": 2e-4, "lr_g": 1e-3, "info_categorical": 10},
+                             {**GAN_TRAIN, "batch_size": 64, "seed": 1}),
+    "wgan-gp ring 8/8": ("dgm train wgan-gp --config configs/gan_wgan_gp_ring8.yaml --threads 1",
+                         {"gp_weight": 0.1, "mlp_hidden": [512, 512, 512], "d_norm": "none", "lr_d": 1e-3,
+                          "lr_g": 1e-3, "n_critic": 5}, {"batch_size": 256, "betas": [0.5, 0.9], "ema_decay": 0.999,
+                                                         "lr_schedule": "linear", "lr_decay_start": 0.6,
+                                                         "lr_min": 0.0, "time_budget_s": 1200}),
+    "wgan-gp grid 25/25": ("dgm train wgan-gp --config configs/gan_wgan_gp_grid25.yaml --threads 1",
+                           {"gp_weight": 0.1, "mlp_hidden": [512, 512, 512]},
+                           {"batch_size": 256, "lr_decay_start": 0.5, "time_budget_s": 2400}),
+    "unrolled ring 8/8": ("dgm train unrolled-gan --config configs/gan_unrolled_ring8.yaml --threads 1",
+                          {"unroll_steps": 5, "unroll_optimizer": "adam", "mlp_hidden": [512, 512],
+                           "mlp_hidden_d": [128], "latent_dim": 100, "objective": "minimax", "lr_d": 5e-4,
+                           "lr_g": 5e-4}, {"batch_size": 256, "ema_decay": 0.999, "lr_schedule": "linear",
+                                           "lr_decay_start": 0.5, "time_budget_s": 1200}),
+    "unrolled grid 25/25": ("dgm train unrolled-gan --config configs/gan_unrolled_grid25.yaml --threads 1",
+                            {"mlp_hidden": [512, 512], "mlp_hidden_d": [128]},
+                            {"batch_size": 256, "time_budget_s": 2400}),
+}
+REAL_DATA = ("mnist", "binarized-mnist")
+
+
+def data_name(argv: list[str]) -> str:
+    """The dataset a `dgm train` argv trains on: --data, else its YAML's data.name."""
+    if "--data" in argv:
+        return argv[argv.index("--data") + 1]
+    if "--config" in argv:
+        return (yaml.safe_load((REPO / argv[argv.index("--config") + 1]).read_text()).get("data") or {})["name"]
+    return "mnist-10k"
+
+
+def run_for_two_steps(command: str, run: Path, request) -> dict:
+    """Run a `dgm train` command line (from the repository root) for two steps into ``run``; its config.yaml."""
+    request.getfixturevalue("monkeypatch").chdir(REPO)
+    argv = shlex.split(command)[1:]
+    drop = {"--out", "--data-dir"}  # where it writes and reads: not settings
+    cleaned, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in drop:
+            skip = True
+            continue
+        cleaned.append(a)
+    if data_name(cleaned) in REAL_DATA:
+        cleaned += ["--data-dir", str(request.getfixturevalue("data_dir"))]  # skips without real data
+    assert main([*cleaned, "--steps", "2", "--no-progress", "--out", str(run)]) == 0
+    return yaml.safe_load((run / "config.yaml").read_text())
+
+
+def subset_differences(want: dict, got: dict) -> list[str]:
+    return [f"{k}: {got.get(k)!r} != {v!r} (recorded)" for k, v in want.items() if got.get(k) != v]
+
+
+@pytest.mark.parametrize("figure", list(FIGURES))
+def test_figure_command_resolves_to_the_recorded_settings(figure, tmp_path, request):
+    command, model, train = FIGURES[figure]
+    cfg = run_for_two_steps(command, tmp_path / "run", request)
+    assert not subset_differences(model, cfg["model_config"])
+    assert not subset_differences(train, cfg["train"])
+    assert cfg["train"]["steps"] == 2
+
+
+def commanded_records() -> list[tuple[str, dict]]:
+    out = []
+    for path in sorted(RESULTS.glob("*.jsonl")):
+        for i, line in enumerate(path.read_text().splitlines()):
+            r = json.loads(line)
+            for cmd in (r.get("command") or "").split(";"):
+                train_cmd = cmd.split("&&")[0].strip()
+                if train_cmd.startswith("dgm train") and "train_settings" in r:
+                    out.append((f"{path.stem}:{i + 1}", {"command": train_cmd, **r}))
+    return out
+
+
+@pytest.mark.parametrize("name,record", commanded_records() or [pytest.param("none", {}, marks=pytest.mark.skip(
+    reason="no record states its command yet"))])
+def test_recorded_command_reproduces_its_settings(name, record, tmp_path, request):
+    cfg = run_for_two_steps(record["command"], tmp_path / "run", request)
+    ignore = {"steps"}
+    want = {k: v for k, v in record["train_settings"].items() if k not in ignore}
+    assert not subset_differences(want, cfg["train"])
+    assert not subset_differences(record["model_config"], cfg["model_config"])
