@@ -129,3 +129,22 @@ def keep_grid(run_dir: Path, name: str, record: bool) -> str:
     dst = common.RESULTS / f"{name}.png"
     shutil.copyfile(src, dst)
     return common.rel(dst)
+
+
+def run_fields(args, train_argv: list[str], eval_argv: list[str], run_dir: Path, summary: dict[str, Any],
+               threads: int, load_start) -> dict[str, Any]:
+    """The record fields every figure benchmark shares: the command, the budget, the training summary."""
+    return {"command": f"{command(train_argv)} && {command(eval_argv)}",
+            "budget_s": summary["train_settings"]["time_budget_s"], **summary,
+            "epochs": round(summary["steps"] * summary["train_settings"]["batch_size"] / summary["train_size"], 2),
+            "seed": args.seed, "threads": threads, "load_avg_start": load_start, "run_dir": str(run_dir)}
+
+
+def finish(record: dict[str, Any], run_dir: Path, train, summary: dict[str, Any], name: str, save: bool) -> None:
+    """Add the hardware fields, flag a non-finite value, and emit the record."""
+    import math
+
+    record.update(hardware(run_dir, train, summary))
+    if record.get("value") is None or not math.isfinite(record["value"]):
+        record["error"] = f"non-finite {record['metric']}"
+    common.emit(record, name, save=save)

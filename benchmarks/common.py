@@ -68,7 +68,8 @@ def warn_if_busy(threads: int) -> list[float]:
 
 
 def git_commit() -> str:
-    """HEAD's hash, with '+dirty' when tracked files differ from it; '' outside a git checkout.
+    """HEAD's hash, with '+dirty' when tracked files outside benchmarks/results differ from it; '' outside a
+    git checkout.
 
     Read-only plumbing only (no `git status`, which may rewrite the index)."""
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
@@ -77,8 +78,9 @@ def git_commit() -> str:
                               text=True, timeout=10, check=False).stdout.strip()
         if not head:
             return ""
-        dirty = subprocess.run(["git", "diff-index", "--quiet", "HEAD", "--"], cwd=REPO, env=env,
-                               capture_output=True, timeout=10, check=False).returncode
+        # benchmarks/results holds what benchmarks write (records, grids): outputs, not the code that ran
+        dirty = subprocess.run(["git", "diff-index", "--quiet", "HEAD", "--", ".", ":!benchmarks/results"], cwd=REPO,
+                               env=env, capture_output=True, timeout=10, check=False).returncode
         return head[:12] + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return ""

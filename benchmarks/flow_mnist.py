@@ -18,7 +18,6 @@ curve on 1000 validation images carved from train included); this script runs
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 import common  # first: puts src/ on sys.path when needed
@@ -59,17 +58,12 @@ def main(argv=None) -> int:
     record = {
         "benchmark": "flow_mnist", "metric": "test_bits_per_dim", "value": round(bpd, 4), "model": args.model,
         "target": TARGET, "anchor": ANCHOR, "meets_target": (bpd <= TARGET) if full else None,
-        "full_setting": full, "command": f"{cli_run.command(train_argv)} && {cli_run.command(eval_argv)}",
-        "nll_nats": round(result["nll_nats"], 2), "eval_n": result["n"], "convention": result.get("likelihood_note"),
-        "budget_s": budget, **summary,
-        "epochs": round(summary["steps"] * summary["train_settings"]["batch_size"] / summary["train_size"], 2),
-        "temperatures": list(TEMPERATURES), "seed": args.seed, "threads": threads, "load_avg_start": load_start,
-        "run_dir": str(run_dir), "artifacts": grids,
+        "full_setting": full, "nll_nats": round(result["nll_nats"], 2), "eval_n": result["n"],
+        "convention": result.get("likelihood_note"), "temperatures": list(TEMPERATURES),
+        **cli_run.run_fields(args, train_argv, eval_argv, run_dir, summary, threads, load_start),
+        "artifacts": grids,
     }
-    record.update(cli_run.hardware(run_dir, train, summary))
-    if not math.isfinite(bpd):
-        record["error"] = "non-finite test bits/dim"
-    common.emit(record, "flow_mnist", save=not args.no_record)
+    cli_run.finish(record, run_dir, train, summary, "flow_mnist", not args.no_record)
     return 0
 
 

@@ -21,7 +21,6 @@ The run directory (printed, and in the record) keeps the final checkpoint, so
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 import common  # first: puts src/ on sys.path when needed
@@ -58,16 +57,11 @@ def main(argv=None) -> int:
         "benchmark": "pixelcnn_binarized_mnist", "metric": "test_nll_nats", "value": round(nll, 3),
         "model": args.model, "target": TARGET, "anchor": ANCHOR,
         "meets_target": (nll <= TARGET) if full else None, "full_setting": full,
-        "command": f"{cli_run.command(train_argv)} && {cli_run.command(eval_argv)}",
-        "bits_per_dim": round(result["bits_per_dim"], 5), "eval_n": result["n"], "budget_s": budget, **summary,
-        "epochs": round(summary["steps"] * summary["train_settings"]["batch_size"] / summary["train_size"], 2),
-        "seed": args.seed, "threads": threads, "load_avg_start": load_start, "run_dir": str(run_dir),
+        "bits_per_dim": round(result["bits_per_dim"], 5), "eval_n": result["n"],
+        **cli_run.run_fields(args, train_argv, eval_argv, run_dir, summary, threads, load_start),
         "artifacts": [cli_run.keep_grid(run_dir, f"pixelcnn_binarized_mnist_{args.model}", not args.no_record)],
     }
-    record.update(cli_run.hardware(run_dir, train, summary))
-    if not math.isfinite(nll):
-        record["error"] = "non-finite test NLL"
-    common.emit(record, "pixelcnn_binarized_mnist", save=not args.no_record)
+    cli_run.finish(record, run_dir, train, summary, "pixelcnn_binarized_mnist", not args.no_record)
     return 0
 
 

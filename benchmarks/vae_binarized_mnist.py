@@ -17,7 +17,6 @@ and records the figure with both commands, the validation curve, and the GFLOP/s
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 import common  # first: puts src/ on sys.path when needed
@@ -55,17 +54,12 @@ def main(argv=None) -> int:
         "model": args.model, "target": TARGETS[args.model],
         "meets_target": (nll <= TARGETS[args.model]) if full else None, "full_setting": full,
         "variant": args.model + ("" if summary["precision"] == "fp32" else f" ({summary['precision']})"),
-        "command": f"{cli_run.command(train_argv)} && {cli_run.command(eval_argv)}",
         "test_nelbo_nats": round(ev["elbo"]["nll_nats"], 3), "k": args.k, "eval_n": iwae["n"],
-        "estimator": iwae["estimator"], "budget_s": budget, **summary,
-        "epochs": round(summary["steps"] * summary["train_settings"]["batch_size"] / summary["train_size"], 2),
-        "seed": args.seed, "threads": threads, "load_avg_start": load_start, "run_dir": str(run_dir),
+        "estimator": iwae["estimator"],
+        **cli_run.run_fields(args, train_argv, eval_argv, run_dir, summary, threads, load_start),
         "artifacts": [cli_run.keep_grid(run_dir, f"vae_binarized_mnist_{args.model}", not args.no_record)],
     }
-    record.update(cli_run.hardware(run_dir, train, summary))
-    if not math.isfinite(nll):
-        record["error"] = "non-finite test NLL"
-    common.emit(record, "vae_binarized_mnist", save=not args.no_record)
+    cli_run.finish(record, run_dir, train, summary, "vae_binarized_mnist", not args.no_record)
     return 0
 
 

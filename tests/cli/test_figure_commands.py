@@ -113,7 +113,7 @@ def commanded_records() -> list[tuple[str, dict]]:
             for cmd in (r.get("command") or "").split(";"):
                 train_cmd = cmd.split("&&")[0].strip()
                 if train_cmd.startswith("dgm train") and "train_settings" in r:
-                    out.append((f"{path.stem}:{i + 1}", {"command": train_cmd, **r}))
+                    out.append((f"{path.stem}:{i + 1}", {**r, "command": train_cmd}))
     return out
 
 

@@ -85,17 +85,24 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     def extra_checkpoint_state(self) -> dict[str, Any]:
-        """JSON-able state beyond weights and buffers (rarely needed)."""
+        """JSON-able state beyond weights and buffers (counters, schedules, restart bookkeeping): saved in every
+        checkpoint's train state and given back to ``load_extra_checkpoint_state`` on resume."""
         return {}
+
+    def load_extra_checkpoint_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``extra_checkpoint_state`` returned (called on resume, after the weights)."""
+        if state:
+            raise NotImplementedError(f"{type(self).__name__} saved extra checkpoint state {sorted(state)} but does "
+                                      "not define load_extra_checkpoint_state")
 
 
 class TrainingContext(Protocol):
-    """What the trainer lends a model that optimises by hand."""
+    """What the trainer lends a model that optimises by hand (``dgm.train.trainer.ManualContext``)."""
 
-    def backward(self, loss: torch.Tensor) -> None: ...
-    def step(self, group: str) -> bool: ...
-    def zero_grad(self, group: str) -> None: ...
-    def optimizer(self, group: str) -> torch.optim.Optimizer: ...
+    def backward(self, loss: torch.Tensor, group: str = "main") -> None: ...
+    def step(self, group: str = "main") -> bool: ...
+    def zero_grad(self, group: str = "main") -> None: ...
+    def optimizer(self, group: str = "main") -> torch.optim.Optimizer: ...
 
 
 @runtime_checkable

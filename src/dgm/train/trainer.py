@@ -197,10 +197,11 @@ class Trainer:
 
     def _manual_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The manual path: the model calls ctx.backward / ctx.step; the guard rails stay the trainer's."""
+        ctx = ManualContext(self)
         with self._autocast():
-            out = self.model.training_step(batch, ManualContext(self))
+            out = self.model.training_step(batch, ctx)
         self.model.zero_grad(set_to_none=True)
-        if self.ema is not None:
+        if self.ema is not None and ctx.stepped:  # as the automatic path: all steps skipped, EMA unchanged
             self.ema.update(self.model, self.step if self.config.ema_warmup else None)
         return {k: (v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))) for k, v in out.items()}
 
@@ -259,7 +260,8 @@ class Trainer:
         tensors.update(rng_t)
         state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                  "nonfinite_total": self.nonfinite_total, "rng": rng_m,
-                 "train_seconds": self.clock.seconds(), "best": self.best, **meta}
+                 "train_seconds": self.clock.seconds(), "best": self.best,
+                 "model_state": self.model.extra_checkpoint_state(), **meta}
         folder, keep = ("best", 1) if best else ("checkpoints", self.config.keep_checkpoints)
         return ckpt_io.write_checkpoint(
             self.run_dir / folder, self.step, self.checkpoint_config(), self.model.state_dict(),
@@ -284,6 +286,7 @@ class Trainer:
                         saved[key] = current[key]
             opt.load_state_dict(opt_state)
             _match_param_strides(opt)
+        self.model.load_extra_checkpoint_state(st.get("model_state") or {})
         restore_rng(self.data_generator, ckpt.train_tensors, st.get("rng", {}))
         self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
         self.nonfinite_total = st.get("nonfinite_total", 0)
@@ -309,31 +312,49 @@ class ManualContext:
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
         self._skip_groups: set[str] = set()
+        self.stepped = False  # whether any group's step was taken (the EMA follows only then)
 
     def backward(self, loss: torch.Tensor, group: str = "main") -> None:
-        """Backpropagate ``loss`` unless it is non-finite (then ``step(group)`` is skipped)."""
+        """Backpropagate ``loss`` unless it is non-finite (then ``step(group)`` is skipped); a loss that needs no
+        gradient is only checked."""
         if not bool(torch.isfinite(loss.detach()).all()):
             self.trainer._skip(group, "non-finite loss")
             self._skip_groups.add(group)
             return
-        loss.backward()
+        if loss.requires_grad:  # a model without parameters (EM, CD on buffers) passes its loss for the guard
+            loss.backward()
 
     def step(self, group: str = "main") -> bool:
-        """Clip, check and apply the gradients of ``group``; returns False when the step was skipped."""
-        ok = group not in self._skip_groups and self.trainer._clip_and_check(group)
+        """Clip, check and apply the gradients of ``group``; returns False when the step was skipped. A group
+        without parameters (an EM or CD model updating buffers itself) has no optimizer: its step is taken."""
+        if group not in self.trainer.optimizers:
+            if group not in self.trainer.model.optimizer_groups():
+                self.optimizer(group)  # an unknown group: raises, naming the known ones
+            ok = group not in self._skip_groups
+        else:
+            ok = group not in self._skip_groups and self.trainer._clip_and_check(group)
+            if ok:
+                self.trainer.optimizers[group].step()
         if ok:
-            self.trainer.optimizers[group].step()
             self.trainer.nonfinite_consecutive = 0
+            self.stepped = True
         self._skip_groups.discard(group)
         self.zero_grad(group)
         return ok
 
     def zero_grad(self, group: str = "main") -> None:
-        self.trainer.optimizers[group].zero_grad(set_to_none=True)
+        if group in self.trainer.optimizers:
+            self.trainer.optimizers[group].zero_grad(set_to_none=True)
 
     def optimizer(self, group: str = "main") -> torch.optim.Optimizer:
         """The optimizer of ``group``, to read (e.g. Adam's moments for an unrolled lookahead), not to step."""
-        return self.trainer.optimizers[group]
+        try:
+            return self.trainer.optimizers[group]
+        except KeyError:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"no optimizer group {group!r}: the model's groups with parameters are "
+                              f"{sorted(self.trainer.optimizers)}") from None
 
 
 def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], where: Path | str) -> None:
