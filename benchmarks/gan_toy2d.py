@@ -148,7 +148,8 @@ def main(argv=None) -> int:
         artifacts.append(common.rel(png))
         results.append({"model": name, "toy": toy, **cov, "command": cmd, "run_dir": str(run_dir),
                         **{k: summary[k] for k in ("steps", "train_s", "samples_per_s", "nonfinite_skipped",
-                                                   "train_settings", "model_config")}})
+                                                   "train_settings", "model_config")},
+                        **cli_run.hardware(run_dir, data, summary)})
         print(f"  {name} {toy}: {cov['modes_covered']}/{cov['modes']} modes, high quality "
               f"{cov['high_quality']:.3f}, {summary['steps']} steps", file=sys.stderr, flush=True)
     covered = [r["modes_covered"] / r["modes"] for r in results]

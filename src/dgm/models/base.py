@@ -78,6 +78,10 @@ class GenerativeModel(nn.Module):
         """Groups that step at this global step, in order (e.g. n_critic D steps per G step)."""
         return ["main"]
 
+    def after_optimizer_step(self, group: str) -> None:
+        """Called by the trainer right after ``group``'s optimizer step (e.g. WGAN's weight clipping, which the
+        paper applies to the updated critic before anything uses it again)."""
+
     # --- generation -------------------------------------------------------------------------
     def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
                **options) -> torch.Tensor:

@@ -186,6 +186,7 @@ class Trainer:
                 ok = self._clip_and_check(group)
             if ok:
                 self.optimizers[group].step()
+                self.model.after_optimizer_step(group)
                 self.nonfinite_consecutive = 0  # only a step actually taken ends a run of skips
                 stepped = True
             for k, v in out.items():
@@ -335,6 +336,7 @@ class ManualContext:
             ok = group not in self._skip_groups and self.trainer._clip_and_check(group)
             if ok:
                 self.trainer.optimizers[group].step()
+                self.trainer.model.after_optimizer_step(group)
         if ok:
             self.trainer.nonfinite_consecutive = 0
             self.stepped = True

@@ -67,6 +67,27 @@ def test_wgan_critic_is_clipped_before_use(mnist64, tiny_gan):
     assert max(float(p.detach().abs().max()) for p in model.critic.parameters()) <= 0.01
 
 
+def test_wgan_critic_is_clipped_after_its_update_before_g_uses_it(mnist64, tiny_gan):
+    """Through the trainer: after every discriminator step the critic is inside [-c, c] (a large lr pushes
+    every weight out of the cube), so the generator's step that follows sees the clipped critic."""
+    from dgm.train import TrainConfig, Trainer
+
+    model = tiny_gan("wgan", mnist64.info, init="default", n_critic=1)
+    tr = Trainer(model, mnist64, TrainConfig(steps=1, batch_size=16, lr=0.5, optimizer="rmsprop"), progress=False,
+                 callbacks=[])
+    seen = []
+    critic_forward = model.critic.forward
+
+    def spy(*a, **kw):
+        seen.append(max(float(p.detach().abs().max()) for p in model.critic.parameters()))
+        return critic_forward(*a, **kw)
+
+    model.critic.forward = spy
+    tr.train_step(Batch(model.prepare(mnist64.data[:16]), mnist64.labels[:16], step=0))
+    assert max(float(p.detach().abs().max()) for p in model.critic.parameters()) <= 0.01
+    assert len(seen) >= 3 and max(seen) <= 0.01  # D's real and fake passes, then G's pass
+
+
 def test_lazy_r1_in_the_model(mnist64, tiny_gan):
     model = tiny_gan("dcgan", mnist64.info, r1_weight=10.0, r_every=4)
     x = model.prepare(mnist64.data[:8])

@@ -155,6 +155,12 @@ class GAN(GenerativeModel):
         lat = self.draw(len(batch.x), labels=labels)
         return lat, self.generate(lat)
 
+    def after_optimizer_step(self, group: str) -> None:
+        """WGAN: clip the critic right after its update (Arjovsky et al., Algorithm 1), so G's step sees it
+        clipped."""
+        if group == "discriminator" and self.config.clip:
+            clip_weights(self.critic.parameters(), self.config.clip)
+
     def discriminator_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         cfg, x, y = self.config, batch.x, self._labels(batch)
         lat = self.draw(len(x), labels=y)
@@ -167,8 +173,8 @@ class GAN(GenerativeModel):
         else:
             with torch.no_grad():
                 fake = self.generate(lat)
-        if cfg.clip:
-            clip_weights(self.critic.parameters(), cfg.clip)  # before every use of D == after every D update
+        if cfg.clip:  # idempotent here: the weights were clipped after D's last update (after_optimizer_step);
+            clip_weights(self.critic.parameters(), cfg.clip)  # this covers the initial and any loaded weights
         std = self._noise_std(batch.step)
         out_r = self.critic(add_instance_noise(x, std), y)
         out_f = self.critic(add_instance_noise(fake, std), lat.labels)
