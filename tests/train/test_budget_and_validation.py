@@ -144,3 +144,15 @@ def test_precision_auto_picks_bf16_only_where_native(monkeypatch):
     assert resolve_precision("auto") == "fp32" and resolve_precision("bf16") == "bf16"
     monkeypatch.setattr(precision, "native_bf16", lambda device_type="cpu": True)
     assert resolve_precision("auto") == "bf16" and resolve_precision("fp32") == "fp32"
+
+
+def test_evaluation_every_training_seconds(make_model, make_trainer, tiny_data, monkeypatch):
+    """eval_every_s: evaluations on a grid of training seconds (0.3, 0.6, 0.9), plus the final one."""
+    scripted = Scripted([1.0])
+    monkeypatch.setattr(evaluation, "choose_metric", scripted)
+    cb = evaluation.PeriodicEval(tiny_data, 0, 0.3, 50, False)
+    tr = make_trainer(make_model(), steps=None, time_budget_s=1.0, callbacks=[cb])
+    tr.fit()
+    times = [r["train_s"] for r in tr.curve]
+    assert len(times) == 4 and times[-1] >= 1.0
+    assert all(0.3 * (i + 1) <= t < 0.3 * (i + 1) + 0.25 for i, t in enumerate(times[:3]))
