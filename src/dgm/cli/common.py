@@ -31,6 +31,11 @@ def add_data_dir(p: argparse.ArgumentParser) -> None:
                    help="where dataset files live (<DIR>/<dataset>/<files>); default $DGM_DATA_DIR or ~/.cache/dgm/data")
 
 
+def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    p.add_argument("--device", default=default, metavar="auto|cpu|cuda[:N]",
+                   help="where the model runs: auto (a GPU when torch sees one, else the CPU), cpu, cuda, cuda:N")
+
+
 def split_sections(assignments: dict, sections: tuple[str, ...]) -> dict[str, dict]:
     """{"model.latent_dim": 3, "train.lr": 0.1} -> {"model": {"latent_dim": 3}, "train": {"lr": 0.1}}."""
     out: dict[str, dict] = {s: {} for s in sections}

@@ -15,7 +15,7 @@ from ..runs import load_data, load_validation, new_run_dir, write_run_config
 from ..train import TrainConfig, Trainer, read_checkpoint, seed_everything
 from ..train.checkpoint import clean_stale
 from ..train.schedule import parse_duration
-from .common import add_data_dir, positive_float, positive_int, split_sections
+from .common import add_data_dir, add_device, positive_float, positive_int, split_sections
 
 log = logging.getLogger("dgm")
 DEFAULT_DATA = "mnist-10k"
@@ -42,6 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<data>-<time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run exactly from its last checkpoint")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    add_device(p, default=None)  # None: the config's train.device (auto unless set)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms (bitwise-reproducible GPU runs; slower)")
@@ -70,7 +71,8 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
     for s, vals in split_sections(sets, tuple(sections)).items():
         sections[s].update(vals)
     flags = {"steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-             "seed": args.seed, "time_budget_s": getattr(args, "time_budget", None)}
+             "seed": args.seed, "time_budget_s": getattr(args, "time_budget", None),
+             "device": getattr(args, "device", None)}
     train = sections["train"]
     train.update({k: v for k, v in flags.items() if v is not None})
     if args.steps is not None:

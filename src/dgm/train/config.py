@@ -6,6 +6,7 @@ from typing import Literal
 
 from ..config import positive
 from ..errors import ConfigError
+from .device import check_device_name
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class TrainConfig:
     eval_n: int = 1000  # evenly spread validation examples evaluated (and samples drawn, for FID)
     val_size: int = 5000  # carved from train (at most 10%) when the dataset has no validation split
     keep_best: bool = False  # also keep checkpoints/best/: the best validation value so far
+    device: str = "auto"  # auto (CUDA when available, else CPU), cpu, cuda or cuda:N (train/device.py)
     precision: Literal["auto", "fp32", "bf16"] = "fp32"  # bf16 autocast; auto: bf16 where the device runs it natively
     channels_last: bool = False  # channels-last weights and batches: oneDNN's native conv layout (pairs with bf16)
     compile: bool = False  # torch.compile the model's loss (measure per model: not always faster on CPU)
@@ -71,6 +73,7 @@ class TrainConfig:
         positive("eval_every_s", self.eval_every_s, allow_zero=True)
         positive("eval_n", self.eval_n)
         positive("val_size", self.val_size)
+        check_device_name(self.device)
         if self.lr_min > self.lr:
             raise ConfigError(f"lr_min {self.lr_min} must not exceed lr {self.lr}")
         if not 0.0 <= self.lr_decay_start < 1.0:

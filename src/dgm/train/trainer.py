@@ -25,6 +25,7 @@ from .callbacks import Callback, default_callbacks
 from .config import TrainConfig
 from .ema import EMA
 from .optim import build_optimizers
+from .device import resolve_device
 from .precision import resolve_precision
 from .schedule import TrainClock, lr_factor, schedule_by_time
 from .signals import StopRequest
@@ -34,7 +35,7 @@ log = logging.getLogger("dgm.train")
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch, NumPy and Python's random (call before building the model)."""
+    """Seed torch, NumPy and Python's random (call before building the model; the Trainer never does)."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
@@ -49,7 +50,9 @@ class Trainer:
                  data_options: dict[str, Any] | None = None, val_data: ImageDataset | None = None, **overrides):
         self.config = config or TrainConfig(**{**model.default_train, **overrides})
         self.model, self.data, self.val_data = model, data, val_data
-        self.precision = resolve_precision(self.config.precision)
+        self.device = resolve_device(self.config.device)
+        model.to(self.device)  # in place, before the optimizers and the EMA copy are made
+        self.precision = resolve_precision(self.config.precision, self.device.type)
         if self.config.channels_last:  # in place: parameters keep their identity, only their strides change
             model.to(memory_format=torch.channels_last)
         self.model_name = model_name or type(model).__name__.lower()
@@ -71,7 +74,9 @@ class Trainer:
         self.started_fresh = True
         self._loss = torch.compile(model.loss) if self.config.compile else model.loss
         self.callbacks = list(callbacks) if callbacks is not None else default_callbacks(self, progress)
-        seed_everything(self.config.seed)
+        # the data order and augmentation draw from the trainer's own generator; the global RNGs (the models'
+        # noise) are the caller's: seed_everything before building the model, as `dgm train` does. Building a
+        # trainer never reseeds them (it would silently reset a notebook's or another trainer's stream).
         self.data_generator.manual_seed(self.config.seed + 1)
 
     # --- sizes ------------------------------------------------------------------------------
@@ -139,7 +144,9 @@ class Trainer:
                     epoch, b, x, y = next(batches)
                     if self.config.hflip and x.dim() == 4:
                         x = random_hflip(x, self.data_generator)
-                    x = self.model.prepare(x, self.data_generator, True)
+                    # transformed on the CPU with the seeded generator (identical batches on every device)
+                    x = self.model.prepare(x, self.data_generator, True).to(self.device, non_blocking=True)
+                    y = y.to(self.device, non_blocking=True) if y is not None else None
                     if self.config.channels_last and x.dim() == 4:
                         x = x.contiguous(memory_format=torch.channels_last)
                     batch = Batch(x, y, self.step)
@@ -165,8 +172,9 @@ class Trainer:
         return {k: float(v) for k, v in logs.items()}
 
     def _autocast(self):
+        """bf16 autocast on the device the model and batches are on (never CUDA's for CPU tensors)."""
         if self.precision == "bf16":
-            return torch.autocast("cpu" if not torch.cuda.is_available() else "cuda", dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
