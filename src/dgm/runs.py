@@ -10,7 +10,7 @@ import yaml
 
 from .data.dataset import DatasetInfo
 from .errors import CheckpointError
-from .models.base import GenerativeModel
+from .models.base import GenerativeModel, check_sample_options
 from .models.registry import build_config, create
 from .train.checkpoint import Checkpoint, nonfinite_tensors, read_checkpoint
 from .train.trainer import load_weights
@@ -51,10 +51,13 @@ def model_from_checkpoint(ckpt: Checkpoint, ema: bool = True) -> GenerativeModel
     return model.eval()
 
 
-def load_run(path: str | Path, ema: bool = True) -> tuple[GenerativeModel, Checkpoint]:
-    """A run dir (or checkpoint dir) -> (trained model in eval mode, its checkpoint)."""
+def load_run(path: str | Path, ema: bool = True, device: str = "cpu") -> tuple[GenerativeModel, Checkpoint]:
+    """A run dir (or checkpoint dir) -> (trained model in eval mode on ``device`` (auto, cpu, cuda[:N]), its
+    checkpoint)."""
+    from .train.device import resolve_device
+
     ckpt = read_checkpoint(path, with_train_state=False)
-    return model_from_checkpoint(ckpt, ema), ckpt
+    return model_from_checkpoint(ckpt, ema).to(resolve_device(device)), ckpt
 
 
 def load_data(name: str, split: str, data_dir: str | Path | None, options: dict[str, Any] | None = None):
@@ -87,9 +90,11 @@ def load_run_data(ckpt: Checkpoint, split: str = "test", data_dir: str | Path | 
 @torch.no_grad()
 def sample_images(model: GenerativeModel, n: int, seed: int = 0, batch: int = 500,
                   labels: torch.Tensor | None = None, **options) -> torch.Tensor:
-    """n samples in batches from a seeded generator (images in [0, 1] or points); labels (n,) optional."""
+    """n samples in batches from a seeded generator (images in [0, 1] or points); labels (n,) optional;
+    ``options``: the model's sampling options (an unknown one is a ConfigError naming the known ones)."""
+    check_sample_options(model, options)
     g = torch.Generator().manual_seed(seed)
     parts = [model.sample(min(batch, n - i), generator=g,
-                          labels=None if labels is None else labels[i : i + batch], **options)
+                          labels=None if labels is None else labels[i : i + batch], **options).cpu()
              for i in range(0, n, batch)]
     return torch.cat(parts)

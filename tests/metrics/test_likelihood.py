@@ -23,6 +23,7 @@ def test_uniform_model_has_eight_bits_per_dim():
     data = ImageDataset(torch.randint(0, 256, (37, 3, 4, 5), dtype=torch.uint8), None, info)
     r = negative_log_likelihood(UniformBytes(None, info), data, batch_size=10)
     assert r["bits_per_dim"] == pytest.approx(8.0) and r["estimator"] == "exact" and r["n"] == 37
+    assert r["kind"] == "exact" and r["stderr_nats"] == pytest.approx(0.0, abs=1e-9)  # the same for every image
     assert r["nll_nats"] == pytest.approx(60 * math.log(256.0))
 
 

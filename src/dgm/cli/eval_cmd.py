@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ..metrics.evaluate import ALL_METRICS, likelihood_record, parse_metrics, qu
 from ..metrics.features import default_feature_net, load_feature_net
 from ..runs import load_data, load_run, load_run_data, sample_images
 from ..viz.grids import to_uint8
-from .common import add_data_dir, positive_int
+from .common import add_data_dir, add_device, positive_int
 from .eval_report import format_record, reference_table
 
 
@@ -41,20 +42,22 @@ def add_parser(sub) -> None:
     p.add_argument("--reference", metavar="DATASET", help="print the reference table for DATASET and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
     add_data_dir(p)
+    add_device(p)
     p.set_defaults(run=run)
 
 
 def feature_net_for(args: argparse.Namespace, dataset: str, kind: str):
-    """The feature network, or None when the data has none (points) or none is available and not asked for."""
+    """(feature network, why not): None when the data has none (points) or none is available and not asked for
+    by name; then the reason, which the record keeps and stderr shows (auto never drops FID silently)."""
     if kind == "points":
-        return None
+        return None, "2-D points have no feature network: sample-quality metrics need images"
     name = args.features or default_feature_net(dataset)
     try:
-        return load_feature_net(name)
-    except DgmError:
+        return load_feature_net(name), None
+    except DgmError as e:
         if args.features or args.metrics != "auto":
             raise
-        return None
+        return None, f"sample-quality metrics (fid, kid, is, pr, classes) skipped: {e}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,15 +79,19 @@ def run(args: argparse.Namespace) -> int:
         reference = load_data(dataset, args.split, args.data_dir)
         record = {"samples": str(target), "dataset": dataset}
     else:
-        model, ckpt = load_run(target)
+        model, ckpt = load_run(target, device=args.device)
         dataset = args.dataset or ckpt.config["data"]["name"]
         reference = load_run_data(ckpt, args.split, args.data_dir) if not args.dataset else \
             load_data(dataset, args.split, args.data_dir)
         record = {"run": str(target), "checkpoint": str(ckpt.path), "model": ckpt.config["model"], "dataset": dataset}
         samples = None
-    net = feature_net_for(args, dataset, reference.info.kind)
+    net, skipped = feature_net_for(args, dataset, reference.info.kind)
     metrics = parse_metrics(args.metrics, model, net is not None)
     record.update({"split": args.split, "seed": args.seed, "metrics": {}})
+    if skipped and args.metrics == "auto":
+        record["quality_skipped"] = skipped
+        if reference.info.kind != "points":
+            print(f"dgm eval: warning: {skipped}", file=sys.stderr)
     if model is not None and any(m in ("nll", "elbo", "iwae", "au") for m in metrics):
         data = reference.subset(slice(0, args.n))
         record["n_test"] = len(data)
@@ -97,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(f"samples of shape {tuple(samples.shape[1:])} do not match {dataset} "
                             f"{tuple(reference.info.shape)}")
         record["metrics"]["quality"] = quality_record(samples, reference, net, metrics, args.seed, not args.no_cache)
+        if model is not None:  # decoder means and draws are different things to score
+            record["metrics"]["quality"]["protocol"]["samples"] = model.sample_semantics({})
     record["eval_s"] = round(time.perf_counter() - t0, 2)
     if model is not None and (target / "checkpoints").is_dir():
         out = target / "eval" / "metrics.json"

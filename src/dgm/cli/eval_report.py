@@ -13,14 +13,17 @@ def format_record(record: dict) -> str:
     lines = [f"{title} vs {record['dataset']} ({record['split']})", f"{'metric':<20}{'value':>12}  note"]
     for name, m in record["metrics"].items():
         if isinstance(m, dict) and "nll_nats" in m:
-            lines.append(f"{name + ' nll':<20}{m['nll_nats']:>12.3f}  nats; {m['bits_per_dim']:.4f} bits/dim "
-                         f"({m['estimator']}, n={m['n']}, input {m['input_transform']})")
+            stderr = f" +- {m['stderr_nats']:.3f}" if "stderr_nats" in m else ""
+            lines.append(f"{name + ' nll':<20}{m['nll_nats']:>12.3f}  nats{stderr}; {m['bits_per_dim']:.4f} bits/dim "
+                         f"({m.get('kind', 'exact')}: {m['estimator']}, n={m['n']}, input {m['input_transform']})")
             if m.get("likelihood_note"):
                 lines.append(f"{'':<32}  {m['likelihood_note']}")
         elif name == "active_units":
             lines.append(f"{'active units':<20}{m['count']:>12d}  of {m['of']} (Cov > {m['threshold']})")
         elif name == "quality":
             lines += quality_lines(m)
+    if record.get("quality_skipped"):
+        lines.append(f"note: {record['quality_skipped']}")
     lines.append(f"took {record['eval_s']} s")
     return "\n".join(lines)
 
@@ -28,6 +31,7 @@ def format_record(record: dict) -> str:
 def quality_lines(q: dict) -> list[str]:
     p = q["protocol"]
     note = f"{p['feature_net']}, {p['n_samples']} samples vs {p['reference']} ({p['n_reference']})"
+    note += f", {p['samples']}" if "samples" in p else ""
     out = []
     if "fid" in q:
         out.append(f"{'FID':<20}{q['fid']:>12.3f}  {note}")

@@ -10,7 +10,7 @@ import torch
 from ..errors import ConfigError
 from ..runs import load_run, load_run_data, sample_images
 from ..viz.grids import save_samples, to_uint8
-from .common import positive_float, positive_int
+from .common import add_device, positive_float, positive_int
 
 
 def add_parser(sub) -> None:
@@ -22,11 +22,16 @@ def add_parser(sub) -> None:
     p.add_argument("-n", type=positive_int, default=64, help="number of samples")
     p.add_argument("--out", required=True, help="FILE.png or FILE.npz")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=positive_float, default=1.0, help="scale of the prior noise")
+    p.add_argument("--temperature", type=positive_float, help="scale of the prior noise (latent models, flows, GANs; "
+                   "default 1)")
     p.add_argument("--truncation", type=positive_float, help="truncation trick threshold (GANs)")
+    p.add_argument("--mean", action=argparse.BooleanOptionalAction, default=None,
+                   help="VAEs / autoencoders: show the decoder's mean (default, as their papers do) or, with "
+                        "--no-mean, a draw from the decoder's likelihood")
     p.add_argument("--labels", help="class labels for conditional models: comma list cycled over the samples "
                    "(e.g. 3 or 0,1,2), or 'all' to cycle through every class")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA weights exist")
+    add_device(p)
     p.set_defaults(run=run)
 
 
@@ -34,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".npz"):
         raise ConfigError(f"--out {out}: use a .png or .npz file name")
-    model, ckpt = load_run(args.run_dir, ema=not args.no_ema)
-    options = {"temperature": args.temperature}
-    if args.truncation is not None:
-        options["truncation"] = args.truncation
+    model, ckpt = load_run(args.run_dir, ema=not args.no_ema, device=args.device)
+    # only the options given: a model that has no such option says so (exit 2) instead of ignoring it
+    options = {k: v for k, v in (("temperature", args.temperature), ("truncation", args.truncation),
+                                 ("mean", args.mean)) if v is not None}
     labels = parse_labels(args.labels, args.n, ckpt.config["data"].get("num_classes", 0))
     samples = sample_images(model, args.n, seed=args.seed, labels=labels, **options)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ from ..models.base import LatentModel
 def latent_means(model: LatentModel, data: ImageDataset, batch_size: int = 500, seed: int = 0) -> torch.Tensor:
     """Posterior means E_q[z|x] of every sample: (N, L)."""
     g = torch.Generator().manual_seed(seed)
-    parts = [model.encode(model.prepare(data.data[i : i + batch_size], g, train=False))
+    device = getattr(model, "device", torch.device("cpu"))
+    parts = [model.encode(model.prepare(data.data[i : i + batch_size], g, train=False).to(device)).cpu()
              for i in range(0, len(data), batch_size)]
     return torch.cat(parts)
 

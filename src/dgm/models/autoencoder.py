@@ -69,10 +69,15 @@ class Autoencoder(GenerativeModel):
         """z: (B, L) -> reconstructions (B, C, H, W) in [0, 1]."""
         return self.head.mean(self.net.decoder(z))
 
-    def sample(self, n, *, labels=None, generator=None, temperature: float = 1.0, **options):
-        """Decode codes drawn from a diagonal Gaussian fitted (running moments) to training codes."""
-        eps = torch.randn(n, self.latent_dim, generator=generator) * temperature
-        return self.decode(self.code_mean + self.code_var.sqrt() * eps)
+    def sample(self, n, *, labels=None, generator=None, temperature: float = 1.0, mean: bool = True):
+        """Decode codes drawn from a diagonal Gaussian fitted (running moments) to training codes: the decoder's
+        mean (``mean``) or a draw from its likelihood; (n, C, H, W) in [0, 1]."""
+        eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device) * temperature
+        params = self.net.decoder(self.code_mean + self.code_var.sqrt() * eps)
+        return self.head.mean(params) if mean else self.head.draw(params, generator)
+
+    def sample_semantics(self, options):
+        return "decoder means" if options.get("mean", True) else "draws"
 
 
 register_model("ae", Autoencoder, "autoencoder (deterministic codes); samples from a Gaussian fit of the codes")

@@ -5,6 +5,8 @@ checkpoints. Capabilities are protocols discovered with ``isinstance`` (never by
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Protocol, runtime_checkable
 
@@ -13,6 +15,7 @@ from torch import nn
 
 from ..data.dataset import DatasetInfo
 from ..data.transforms import input_transforms
+from ..errors import ConfigError
 
 
 @dataclass
@@ -41,8 +44,9 @@ class GenerativeModel(nn.Module):
     Class attributes: ``Config`` (frozen dataclass), ``input_transform`` (a name in
     ``dgm.data.input_transforms``), ``default_train`` (the paper's training settings), ``tiny`` (config values
     for the contract tests), ``manual_optimization`` (True: the trainer calls ``training_step``).
-    ``sample`` takes model-specific keyword options (``temperature``, ``truncation``, ``labels``...) and
-    ignores the ones it does not use, so the CLI can pass them uniformly.
+    ``sample`` declares its model-specific keyword options (``temperature``, ``truncation``, ``mean``...) in
+    its signature; an unknown option is an error (``check_sample_options`` names it and the known ones).
+    ``log_prob_kind`` says what ``log_prob`` returns (see ``LIKELIHOOD_KINDS``).
     """
 
     Config: ClassVar[type]
@@ -50,6 +54,7 @@ class GenerativeModel(nn.Module):
     default_train: ClassVar[dict[str, Any]] = {}
     manual_optimization: ClassVar[bool] = False
     tiny: ClassVar[dict[str, Any]] = {}  # config values of a tiny variant, used by the registry contract tests
+    log_prob_kind: ClassVar[str] = "exact"  # what log_prob is, when the model has one: a LIKELIHOOD_KINDS key
 
     def __init__(self, config: Any, info: DatasetInfo):
         super().__init__()
@@ -58,7 +63,10 @@ class GenerativeModel(nn.Module):
 
     # --- data -------------------------------------------------------------------------------
     def prepare(self, x: torch.Tensor, generator: torch.Generator | None = None, train: bool = True) -> torch.Tensor:
-        """Stored samples (uint8 images or float points) -> the float tensor this model consumes."""
+        """Stored samples (uint8 images or float points) -> the float tensor this model consumes. Data stored
+        binary (``info.kind == "binary"``) is used as it is by the binarising transform."""
+        if self.input_transform == "binary" and self.info.kind == "binary" and not x.is_floating_point():
+            return x.float()
         return input_transforms.get(self.input_transform)(x, generator, train)
 
     # --- training ---------------------------------------------------------------------------
@@ -83,10 +91,26 @@ class GenerativeModel(nn.Module):
         paper applies to the updated critic before anything uses it again)."""
 
     # --- generation -------------------------------------------------------------------------
-    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               **options) -> torch.Tensor:
-        """n samples: images float (n, C, H, W) in [0, 1], or points (n, D)."""
+    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+               ) -> torch.Tensor:
+        """n samples: images float (n, C, H, W) in [0, 1], or points (n, D). Subclasses add their options as
+        keyword-only parameters. Noise is drawn on the CPU from ``generator`` and moved to the model's device,
+        so a seed gives the same samples on every device."""
         raise NotImplementedError
+
+    def sample_semantics(self, options: dict[str, Any]) -> str:
+        """What ``sample(**options)`` returns: "draws" from the model, or "decoder means" (VAE/AE grids, as
+        their papers show them); recorded with every sample-quality figure."""
+        return "draws"
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights (or buffers) live; CPU for a model without any."""
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
 
     def extra_checkpoint_state(self) -> dict[str, Any]:
         """JSON-able state beyond weights and buffers (counters, schedules, restart bookkeeping): saved in every
@@ -100,6 +124,33 @@ class GenerativeModel(nn.Module):
                                       "not define load_extra_checkpoint_state")
 
 
+def sample_options(model: GenerativeModel) -> list[str]:
+    """The keyword options ``model.sample`` takes beyond n, labels and generator."""
+    params = inspect.signature(type(model).sample).parameters.values()
+    return [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.name not in ("labels", "generator")]
+
+
+def check_sample_options(model: GenerativeModel, options: dict[str, Any]) -> None:
+    """Raise ConfigError for an option ``model.sample`` does not take (a typo like ``temprature`` must not be
+    ignored), naming the closest known option and all of them."""
+    known = sample_options(model)
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"{type(model).__name__} sampling has no option {name!r}; {hint}it takes: "
+                              f"{', '.join(known) or 'none'}")
+
+
+# What a likelihood number is (every evaluation record names it):
+LIKELIHOOD_KINDS = {
+    "exact": "log P(x) of the discrete data, computed exactly",
+    "bound": "a lower bound on log P(x) evaluated with sampled noise (its mean over the data is a stochastic "
+             "estimate of the bound: ELBO, IWAE-k, a flow's one-sample dequantisation bound)",
+    "estimate": "a stochastic estimate of log P(x) with a standard error (e.g. annealed importance sampling)",
+}
+
+
 class TrainingContext(Protocol):
     """What the trainer lends a model that optimises by hand (``dgm.train.trainer.ManualContext``)."""
 
@@ -111,7 +162,8 @@ class TrainingContext(Protocol):
 
 @runtime_checkable
 class HasLogProb(Protocol):
-    """Exact log-likelihood of the discrete data: ``log_prob(x) -> (B,)`` in nats."""
+    """Log-likelihood of the discrete data: ``log_prob(x) -> (B,)`` in nats; exact, or the bound or estimate
+    the model's ``log_prob_kind`` names (flows on dequantised data: a one-sample lower bound)."""
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor: ...
 

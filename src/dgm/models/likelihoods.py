@@ -31,6 +31,11 @@ class LikelihoodHead:
         """The expected sample, clamped to [0, 1] (images) — what sample grids show."""
         raise NotImplementedError
 
+    def draw(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One sample per set of parameters, from ``generator`` (noise drawn on the CPU, then moved to the
+        parameters' device), clamped to [0, 1] for images."""
+        raise NotImplementedError(f"{type(self).__name__} has no seeded sampler")
+
     def discrete_correction(self, dims: int) -> float:
         """Nats to add to log p(x) so that it lower-bounds (or equals) log P of the discrete data."""
         return 0.0
@@ -56,6 +61,10 @@ class BernoulliHead(LikelihoodHead):
     def mean(self, params):
         return torch.sigmoid(params)
 
+    def draw(self, params, generator=None):
+        u = torch.rand(params.shape, generator=generator, dtype=params.dtype).to(params.device)
+        return (u < torch.sigmoid(params)).to(params.dtype)
+
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Fast path: log p(x) summed over event dims, straight from logits."""
         ll = -F.binary_cross_entropy_with_logits(params, x.expand_as(params), reduction="none")
@@ -74,6 +83,14 @@ class _GaussianBase(LikelihoodHead):
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.distribution(params).log_prob(x)
+
+    def draw(self, params, generator=None):
+        normal = self.distribution(params).base_dist
+        eps = torch.randn(normal.loc.shape, generator=generator, dtype=normal.loc.dtype).to(normal.loc.device)
+        return self.clamp(normal.loc + normal.scale * eps)
+
+    def clamp(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(0, 1)
 
 
 @heads.register("gaussian", help="Gaussian with fixed std (gaussian_std); data dequantised to [0, 1)")
@@ -117,6 +134,9 @@ class GaussianPointsHead(GaussianLearnedHead):
     def mean(self, params):
         return self._split(params)[0]
 
+    def clamp(self, x):
+        return x  # points are unbounded
+
 
 class DiscreteValues(Distribution):
     """The distribution a discrete 8-bit head describes, over values x = k / 255 (event shape (C, H, W))."""
@@ -139,6 +159,7 @@ class DiscreteValues(Distribution):
     def sample(self, sample_shape=torch.Size(), generator: torch.Generator | None = None):
         shape = (*sample_shape, *self.batch_shape, *self.event_shape)
         u = torch.rand((*shape, self.head.noise_dims), generator=generator, dtype=self.params.dtype)
+        u = u.to(self.params.device)  # drawn on the CPU: the same values on every device
         return self.head.quantile(self.head.per_value(self.params).expand(*shape, -1), u)
 
 

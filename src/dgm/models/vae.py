@@ -62,7 +62,7 @@ class VAE(GenerativeModel):
     def log_weights(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, k: int,
                     generator: torch.Generator | None = None) -> torch.Tensor:
         """Importance log-weights log p(x, z_i) - log q(z_i | x) for k samples z_i ~ q: (k, B)."""
-        eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
+        eps = torch.randn((k, *mu.shape), generator=generator, dtype=mu.dtype).to(mu.device)  # CPU generator
         z = mu + (0.5 * logvar).exp() * eps  # (k, B, L)
         log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
         log_prior = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
@@ -94,7 +94,8 @@ class VAE(GenerativeModel):
         """
         mu, logvar = self.posterior(x)
         if k == 1:
-            z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+            eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+            z = mu + (0.5 * logvar).exp() * eps
             bound = self.head.log_prob(self.net.decoder(z), x) - gaussian_kl(mu, logvar)
         else:
             parts = [torch.logsumexp(self.log_weights(x, mu, logvar, min(chunk, k - s), generator), 0)
@@ -110,10 +111,15 @@ class VAE(GenerativeModel):
         """z: (B, L) -> expected images (B, C, H, W) in [0, 1] (points for 2-D data)."""
         return self.head.mean(self.net.decoder(z))
 
-    def sample(self, n, *, labels=None, generator=None, temperature: float = 1.0, **options):
-        """n images from the prior, z ~ N(0, temperature^2 I), shown as the decoder mean."""
-        z = torch.randn(n, self.latent_dim, generator=generator) * temperature
-        return self.decode(z)
+    def sample(self, n, *, labels=None, generator=None, temperature: float = 1.0, mean: bool = True):
+        """n samples decoded from z ~ N(0, temperature^2 I): the decoder's mean (``mean``, as VAE papers show
+        their samples) or a draw from the decoder's likelihood (``mean=False``); (n, C, H, W) in [0, 1]."""
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device) * temperature
+        params = self.net.decoder(z)
+        return self.head.mean(params) if mean else self.head.draw(params, generator)
+
+    def sample_semantics(self, options):
+        return "decoder means" if options.get("mean", True) else "draws"
 
 
 register_model("vae", VAE, "VAE (Kingma & Welling 2014); Bernoulli decoder on binarised data by default")

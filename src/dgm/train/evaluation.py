@@ -32,7 +32,7 @@ class ValidationMetric:
     """A named metric of a model on validation data (lower is better)."""
 
     name: str
-    kind: str  # "exact", "bound" or "sample-based"
+    kind: str  # a likelihood kind (models.base.LIKELIHOOD_KINDS: exact, bound, estimate) or "sample-based"
     compute: Callable[[GenerativeModel], float]
 
 
@@ -41,7 +41,7 @@ def choose_metric(model: GenerativeModel, data: ImageDataset, n_samples: int, se
     from ..metrics.likelihood import negative_log_likelihood
 
     if isinstance(model, HasLogProb):
-        return ValidationMetric("nll_nats", "exact",
+        return ValidationMetric("nll_nats", model.log_prob_kind,
                                 lambda m: negative_log_likelihood(m, data, 1, 250, seed)["nll_nats"])
     if isinstance(model, HasELBO):
         return ValidationMetric("neg_elbo_nats", "bound",

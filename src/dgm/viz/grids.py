@@ -68,4 +68,5 @@ def save_scatter(points: torch.Tensor, path: str | Path, reference: torch.Tensor
 
 def save_samples(samples: torch.Tensor, path: str | Path, reference: torch.Tensor | None = None) -> Path:
     """Images -> grid PNG, 2-D points -> scatter PNG (over ``reference`` points when given)."""
+    samples = samples.detach().cpu()
     return save_scatter(samples, path, reference) if samples.dim() == 2 else save_grid(samples, path)

@@ -32,9 +32,16 @@ def test_truncation_with_temperature_and_in_sample(mnist64, tiny_gan):
     assert lat.z.abs().max() < 0.3
 
 
-def test_unknown_sample_options_are_ignored(mnist64, tiny_gan):
+def test_unknown_sample_options_are_errors(mnist64, tiny_gan):
+    from dgm.errors import ConfigError
+    from dgm.runs import sample_images
+
     model = tiny_gan("dcgan", mnist64.info).eval()
-    x = model.sample(3, generator=torch.Generator().manual_seed(0), bogus=1, temperature=1.0)
+    with pytest.raises(TypeError):
+        model.sample(3, generator=torch.Generator().manual_seed(0), bogus=1)
+    with pytest.raises(ConfigError, match="did you mean 'temperature'"):
+        sample_images(model, 3, temprature=0.5)
+    x = sample_images(model, 3, temperature=0.5, truncation=1.0)
     assert x.shape == (3, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
 
 

@@ -18,8 +18,8 @@ def sample_gated_fast(net, head: LikelihoodHead, noise: torch.Tensor, cond: torc
     b, _, h, w, _ = noise.shape
     dt = noise.dtype
     layers = list(net.layers)
-    v_cache = [ConvCache(layer.v_conv, b, h, w, dt) for layer in layers]
-    h_cache = [ConvCache(layer.h_conv, b, h, w, dt) for layer in layers]
+    v_cache = [ConvCache(layer.v_conv, b, h, w, dt, noise.device) for layer in layers]
+    h_cache = [ConvCache(layer.h_conv, b, h, w, dt, noise.device) for layer in layers]
     v_to_h = [pointwise(layer.v_to_h, dt) for layer in layers]
     h_out = [pointwise(layer.h_out, dt) for layer in layers]
     out1, out2 = pointwise(net.out1, dt), pointwise(net.out2, dt)
@@ -29,7 +29,7 @@ def sample_gated_fast(net, head: LikelihoodHead, noise: torch.Tensor, cond: torc
         cond_v.append(c.chunk(2, dim=1)[0] if c is not None else 0.0)
         cond_h.append(c.chunk(2, dim=1)[1] if c is not None else 0.0)
     # what v_to_h gives each layer's horizontal stack in the current row (row 0: the zero row above)
-    zero_row = torch.zeros(b, w, layers[0].v_to_h.in_channels, dtype=dt)
+    zero_row = torch.zeros(b, w, layers[0].v_to_h.in_channels, dtype=dt, device=noise.device)
     from_above = [apply_pointwise(zero_row, v_to_h[k]) for k in range(len(layers))]
 
     def pixel(i: int, j: int) -> torch.Tensor:  # mirrors GatedPixelCNNNet.forward at pixel (i, j)

@@ -15,8 +15,8 @@ def sample_pixelcnn_fast(net, head: LikelihoodHead, noise: torch.Tensor, cond: t
     """noise (B, C, H, W, k) -> images (B, C, H, W); the same values as ``naive_sample`` on ``net``."""
     b, _, h, w, _ = noise.shape
     dt = noise.dtype
-    first = ConvCache(net.input, b, h, w, dt)
-    blocks = [(pointwise(blk.reduce, dt), ConvCache(blk.conv, b, h, w, dt), pointwise(blk.expand, dt))
+    first = ConvCache(net.input, b, h, w, dt, noise.device)
+    blocks = [(pointwise(blk.reduce, dt), ConvCache(blk.conv, b, h, w, dt, noise.device), pointwise(blk.expand, dt))
               for blk in net.blocks]
     out1, out2 = pointwise(net.out1, dt), pointwise(net.out2, dt)
 

@@ -83,19 +83,20 @@ class AutoregressiveImageModel(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
                sampler: Literal["fast", "naive"] = "fast", progress: bool | None = None,
-               dtype: torch.dtype = torch.float32, **options) -> torch.Tensor:
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """n images (n, C, H, W) in [0, 1]. ``sampler``: "fast" (cached, about one forward pass per image)
         or "naive" (a forward pass per value); both give the same images for the same generator, unless
         rounding differences flip a draw whose uniform lies within ~1e-6 (float32) or ~1e-15 (``dtype=
         torch.float64``) of a CDF boundary. Class-conditional models draw uniform labels (from ``generator``)
         when none are given.
-        ``progress``: a bar over rows (None: on a terminal only). Other options (temperature...) are ignored.
+        ``progress``: a bar over rows (None: on a terminal only).
         """
         if sampler not in ("fast", "naive"):
             raise ConfigError(f"sampler {sampler!r} is not one of 'fast', 'naive'")
         if self.num_classes and labels is None:
             labels = torch.randint(self.num_classes, (n,), generator=generator)
-        noise = draw_noise(n, self.shape, self.head, generator, dtype)
+        noise = draw_noise(n, self.shape, self.head, generator, dtype, self.device)
+        labels = labels.to(self.device) if labels is not None else None
         net = self.net if dtype == self.net_dtype() else copy.deepcopy(self.net).to(dtype)
         was_training = net.training
         net.eval()

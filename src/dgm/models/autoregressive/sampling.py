@@ -17,9 +17,10 @@ NetFn = Callable[[torch.Tensor], torch.Tensor]  # network input (B, C, H, W) -> 
 
 
 def draw_noise(n: int, shape: tuple[int, int, int], head: LikelihoodHead, generator: torch.Generator | None,
-               dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Uniforms for every value of n images: (n, C, H, W, head.noise_dims), drawn in float32 and cast."""
-    return torch.rand((n, *shape, head.noise_dims), generator=generator).to(dtype)
+               dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Uniforms for every value of n images: (n, C, H, W, head.noise_dims), drawn in float32 on the CPU (the
+    same values on every device), then cast and moved to ``device``."""
+    return torch.rand((n, *shape, head.noise_dims), generator=generator).to(device=device, dtype=dtype)
 
 
 def to_input(x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +46,7 @@ def naive_sample(net_fn: NetFn, head: LikelihoodHead, noise: torch.Tensor, progr
                  ) -> torch.Tensor:
     """One full forward pass per value (C * H * W passes): noise (B, C, H, W, k) -> images (B, C, H, W)."""
     b, c_n, h, w, _ = noise.shape
-    x = torch.zeros(b, c_n, h, w, dtype=noise.dtype)
+    x = torch.zeros(b, c_n, h, w, dtype=noise.dtype, device=noise.device)
     for i, j in raster(h, w, progress, "sample (naive)"):
         for c in range(c_n):
             params = net_fn(to_input(x))[:, :, i, j]
@@ -63,7 +64,7 @@ def sample_pixels(pixel_fn: Callable[[int, int], torch.Tensor],
     after each row (vertical stacks). Channels of a pixel are re-evaluated one by one, as the naive sampler
     does, since channel c's parameters depend on channels < c of the same pixel."""
     b, c_n, h, w, _ = noise.shape
-    x = torch.zeros(b, c_n, h, w, dtype=noise.dtype)
+    x = torch.zeros(b, c_n, h, w, dtype=noise.dtype, device=noise.device)
     for i, j in raster(h, w, progress, "sample"):
         for c in range(c_n):
             v = head.quantile(value_params(pixel_fn(i, j), head.params_per_dim, c), noise[:, c, i, j])

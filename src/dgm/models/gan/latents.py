@@ -50,6 +50,11 @@ class Latents:
             parts.append(self.continuous)
         return torch.cat(parts, dim=1) if len(parts) > 1 else self.z
 
+    def to(self, device: torch.device | str) -> "Latents":
+        """The same latents on ``device`` (drawn on the CPU from a seeded generator, used where the nets are)."""
+        move = lambda t: t.to(device) if t is not None else None  # noqa: E731
+        return Latents(move(self.z), move(self.labels), move(self.code), move(self.continuous))
+
 
 def draw_latents(n: int, latent_dim: int, *, num_classes: int = 0, categories: int = 0, continuous: int = 0,
                  labels: torch.Tensor | None = None, code: torch.Tensor | None = None,

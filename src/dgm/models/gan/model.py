@@ -92,21 +92,20 @@ class GAN(GenerativeModel):
             raise ConfigError("this GAN is class-conditional: the training data needs labels")
         return batch.y
 
-    def draw(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
-             **options) -> Latents:
-        """Latent inputs for n samples (see ``latents.draw_latents``; options: truncation, temperature,
-        code, continuous)."""
+    def draw(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None, *,
+             truncation: float | None = None, temperature: float = 1.0, code: torch.Tensor | None = None,
+             continuous: torch.Tensor | None = None) -> Latents:
+        """Latent inputs for n samples (see ``latents.draw_latents``): drawn on the CPU (a seed gives the same
+        latents on every device), returned on the model's device."""
         return draw_latents(n, self.config.latent_dim, num_classes=self.num_classes, categories=self.categories,
-                            continuous=self.continuous, labels=labels, code=options.get("code"),
-                            continuous_codes=options.get("continuous"), truncation=options.get("truncation"),
-                            temperature=options.get("temperature", 1.0), generator=generator)
+                            continuous=self.continuous, labels=None if labels is None else labels.cpu(), code=code,
+                            continuous_codes=continuous, truncation=truncation, temperature=temperature,
+                            generator=generator).to(self.device)
 
     def generate(self, lat: Latents) -> torch.Tensor:
         """G's raw output for the latents: images in [-1, 1] (B, C, H, W) or points (B, D)."""
-        device = next(self.generator.parameters()).device
-        noise = lat.generator_input(self.categories).to(device)
-        labels = lat.labels.to(device) if lat.labels is not None else None
-        return self.generator(noise, labels)
+        lat = lat.to(self.device)
+        return self.generator(lat.generator_input(self.categories), lat.labels)
 
     # --- training ---------------------------------------------------------------------------
     def optimizer_groups(self) -> dict[str, OptimizerGroup]:
@@ -234,13 +233,15 @@ class GAN(GenerativeModel):
 
     # --- generation -------------------------------------------------------------------------
     def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               truncation: float | None = None, **options) -> torch.Tensor:
+               truncation: float | None = None, temperature: float = 1.0, code: torch.Tensor | None = None,
+               continuous: torch.Tensor | None = None) -> torch.Tensor:
         """n samples: images (n, C, H, W) in [0, 1] or points (n, D).
 
         labels (n,): classes for conditional models (else drawn uniformly; ignored by unconditional ones);
         truncation: z drawn from N(0, I) truncated to (-t, t) (BigGAN's truncation trick); temperature scales z;
-        code (n,) / continuous (n, C): InfoGAN's codes (else drawn). Other options are ignored."""
-        return self.sample_with_latents(n, labels=labels, generator=generator, truncation=truncation, **options)[0]
+        code (n,) / continuous (n, C): InfoGAN's codes (else drawn)."""
+        return self.sample_with_latents(n, labels=labels, generator=generator, truncation=truncation,
+                                        temperature=temperature, code=code, continuous=continuous)[0]
 
     @torch.no_grad()
     def sample_with_latents(self, n: int, *, labels: torch.Tensor | None = None,
