@@ -21,8 +21,17 @@ def test_dequantize_stays_in_its_bin():
 def test_dynamic_binarisation_mean_and_fixed_binary_data():
     p = torch.full((200_000,), 0.3)
     assert abs(binarize(p, torch.Generator().manual_seed(0)).mean().item() - 0.3) < 0.005
-    fixed = torch.randint(0, 2, (4, 1, 3, 3), dtype=torch.uint8)
-    assert torch.equal(input_transforms.get("binary")(fixed, None, True), fixed.float())
+    from dgm.models import create
+
+    # whether data is binary comes from the dataset's metadata, never from a batch's values: a dark 8-bit
+    # batch holding only 0s and 1s is still binarised (value 1 is p = 1/255), stored 0/1 data is kept
+    zeros_and_ones = torch.randint(0, 2, (400, 1, 3, 3), dtype=torch.uint8)
+    eight_bit = create("vae", DatasetInfo("d", "train", (1, 3, 3), kind="image"), hidden=(4,), latent_dim=2)
+    binary = create("vae", DatasetInfo("b", "train", (1, 3, 3), kind="binary"), hidden=(4,), latent_dim=2)
+    assert eight_bit.input_transform == binary.input_transform == "binary"
+    assert eight_bit.prepare(zeros_and_ones, torch.Generator().manual_seed(0)).mean() < 0.01
+    assert torch.equal(binary.prepare(zeros_and_ones, torch.Generator().manual_seed(0)), zeros_and_ones.float())
+    assert torch.equal(input_transforms.get("binary")(zeros_and_ones.float(), None, True), zeros_and_ones.float())
 
 
 def test_hflip_flips_about_half_and_exactly():

@@ -85,13 +85,12 @@ def _symmetric(x, generator=None, train=True):
     return x if x.is_floating_point() else to_symmetric(x)
 
 
-@input_transforms.register("binary", help="dynamically binarised: 8-bit data -> Bernoulli(x/255); 0/1 data kept")
+@input_transforms.register("binary", help="dynamically binarised: 8-bit data -> Bernoulli(x/255)")
 def _binary(x, generator=None, train=True):
-    if x.is_floating_point():
-        return x
-    if int(x.max()) <= 1:  # already binary (e.g. binarized-mnist): keep the fixed binarisation
-        return x.float()
-    return binarize(to_unit(x), generator)
+    # 8-bit data only: stored 0/1 datasets (kind "binary", e.g. binarized-mnist) keep their fixed binarisation
+    # in GenerativeModel.prepare, decided from the dataset's metadata, never from a batch's values (a dark
+    # 8-bit batch may hold only 0s and 1s)
+    return x if x.is_floating_point() else binarize(to_unit(x), generator)
 
 
 @input_transforms.register("dequantized", help="uint8 k -> (k + u) / 256, u ~ U[0, 1)")
