@@ -27,6 +27,11 @@ class Registry(Generic[T]):
 
         return decorate
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (tests and plugins that register temporarily); unknown names are ignored."""
+        self._entries.pop(name, None)
+        self._help.pop(name, None)
+
     def get(self, name: str) -> T:
         if name not in self._entries:
             raise ConfigError(f"unknown {self.kind} {name!r}{suggest(name, self.names())}")
