@@ -21,6 +21,19 @@ def real_data_dir() -> Path | None:
     return None
 
 
+@pytest.fixture(autouse=True)
+def _seeded_rngs():
+    """Every test starts from the same global RNG states, whatever ran before it: the suite passes in any
+    order (pytest-randomly shuffles it) and each test alone."""
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(0)
+    random.seed(0)
+    np.random.seed(0)
+
+
 @pytest.fixture
 def data_dir() -> Path:
     d = real_data_dir()
