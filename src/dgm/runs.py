@@ -12,7 +12,7 @@ from .data.dataset import DatasetInfo
 from .errors import CheckpointError
 from .models.base import GenerativeModel, check_sample_options
 from .models.registry import build_config, create
-from .train.checkpoint import Checkpoint, nonfinite_tensors, read_checkpoint
+from .train.checkpoint import Checkpoint, check_run_checkpoint, read_checkpoint
 from .train.trainer import load_weights
 
 
@@ -37,16 +37,13 @@ def write_run_config(run_dir: Path, config: dict[str, Any]) -> Path:
 def model_from_checkpoint(ckpt: Checkpoint, ema: bool = True) -> GenerativeModel:
     """Rebuild the model a checkpoint describes and load its (EMA, if present) weights; eval mode."""
     cfg = ckpt.config
+    check_run_checkpoint(ckpt)
     try:
         name, info = cfg["model"], DatasetInfo.from_dict(cfg["data"])
         model = create(name, info, config=build_config(name, cfg["model_config"]))
-    except KeyError as e:
-        raise CheckpointError(f"checkpoint {ckpt.path}: config.json lacks {e}") from None
-    weights = ckpt.ema if (ema and ckpt.ema is not None) else ckpt.model
-    bad = nonfinite_tensors(weights)
-    if bad:
-        raise CheckpointError(f"checkpoint {ckpt.path} holds non-finite weights in {', '.join(bad[:5])}; "
-                              "use an earlier checkpoint")
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {ckpt.path}: config.json is corrupt ({e})") from None
+    weights = ckpt.ema if (ema and ckpt.ema is not None) else ckpt.model  # finite: read_checkpoint checked
     load_weights(model, weights, ckpt.path)
     return model.eval()
 
@@ -61,11 +58,13 @@ def load_run(path: str | Path, ema: bool = True, device: str = "cpu") -> tuple[G
 
 
 def load_data(name: str, split: str, data_dir: str | Path | None, options: dict[str, Any] | None = None):
-    """Load a dataset split with the run's data options (``size``: pad/resize every image once)."""
+    """Load a dataset split with the run's data options (``size``: pad/resize every image once; ``skip_bad``:
+    image folders skip unreadable files, counted, instead of failing)."""
     from .data import load
     from .data.transforms import resize_dataset
 
-    ds = load(name, split=split, data_dir=data_dir)
+    extra = {"skip_bad": True} if (options or {}).get("skip_bad") and name.startswith("folder:") else {}
+    ds = load(name, split=split, data_dir=data_dir, **extra)
     size = (options or {}).get("size")
     return resize_dataset(ds, int(size)) if size else ds
 

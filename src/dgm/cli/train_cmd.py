@@ -3,17 +3,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..config import from_dict, load_yaml, parse_assignment, to_dict
+from ..config import coerce, from_dict, load_yaml, parse_assignment, to_dict
 from ..errors import ConfigError
 from ..models.registry import build_config, create, models
 from ..runs import load_data, load_validation, new_run_dir, write_run_config
 from ..train import TrainConfig, Trainer, read_checkpoint, seed_everything
-from ..train.checkpoint import clean_stale
+from ..train.checkpoint import check_run_checkpoint, clean_stale, committed
+from ..train.run_lock import RunLock
 from ..train.schedule import parse_duration
 from .common import add_data_dir, add_device, positive_float, positive_int, split_sections
 
@@ -28,6 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data", help=f"dataset name or folder:PATH (default {DEFAULT_DATA}, bundled and offline)")
     add_data_dir(p)
     p.add_argument("--config", metavar="FILE.yaml", help="YAML with sections model:, train:, data:")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="image folders: skip unreadable files (counted, recorded in config.yaml) instead of failing "
+                        "(data.skip_bad)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. model.latent_dim=20 or train.grad_clip=1 (repeatable)")
     length = p.add_mutually_exclusive_group()
@@ -40,7 +45,10 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=positive_float, help="learning rate")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<data>-<time>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run exactly from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR|STEP_DIR|auto",
+                   help="continue a run exactly: from its newest checkpoint (RUN_DIR), from a chosen one "
+                        "(RUN/checkpoints/step-N: later ones move to RUN/abandoned/), or with auto (needs --out) "
+                        "from --out's newest checkpoint if it has one, else start it fresh")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     add_device(p, default=None)  # None: the config's train.device (auto unless set)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -61,11 +69,17 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
     """Explicit user values (YAML, then --set, then flags) for the model, train and data sections."""
     sections = {"model": {}, "train": {}, "data": {}}
     if args.config:
-        y = load_yaml(args.config)
+        y = load_yaml(args.config) or {}
+        if not isinstance(y, dict):
+            raise ConfigError(f"config file {args.config}: expected sections model:, train:, data:, got a "
+                              f"{type(y).__name__}")
         unknown = set(y) - set(sections)
         if unknown:
             raise ConfigError(f"config file {args.config}: unknown section(s) {sorted(unknown)}; use model, train, data")
         for s in sections:
+            if not isinstance(y.get(s) or {}, dict):
+                raise ConfigError(f"config file {args.config}: section {s}: should hold KEY: VALUE lines, got "
+                                  f"{y[s]!r}")
             sections[s].update(y.get(s) or {})
     sets = dict(parse_assignment(a) for a in args.set)
     for s, vals in split_sections(sets, tuple(sections)).items():
@@ -84,6 +98,8 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
         train.update(steps=None, epochs=None)
     if args.data:
         sections["data"]["name"] = args.data
+    if getattr(args, "skip_bad_images", False):
+        sections["data"]["skip_bad"] = True
     return sections["model"], sections["train"], sections["data"]
 
 
@@ -117,16 +133,79 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.deterministic:
         make_deterministic()
+    if args.resume == "auto" and not args.out:
+        raise ConfigError("--resume auto needs --out RUN: the run to continue, or to start when it has no checkpoint")
+    if args.resume and args.resume != "auto":
+        ckpt = read_checkpoint(args.resume)  # read-only: a committed checkpoint may be read while its run trains
+        run_dir = Path(args.out) if args.out else run_dir_of(ckpt.path)
+    else:
+        data_name = requested_values(args)[2].get("name", DEFAULT_DATA)
+        ckpt, run_dir = None, Path(args.out) if args.out else new_run_dir(args.model, data_name)
+    with RunLock(run_dir):  # the run directory is this process's until it exits
+        removed = clean_stale(run_dir / "checkpoints")  # leftovers of a killed save never block a restart
+        if removed:
+            log.info("removed %d unfinished checkpoint save(s) in %s", removed, run_dir / "checkpoints")
+        if args.resume == "auto":
+            if committed(run_dir / "checkpoints"):
+                ckpt = read_checkpoint(run_dir)
+            else:
+                log.info("no checkpoint in %s, starting fresh", run_dir)
+        return train(args, ckpt, run_dir)
+
+
+def run_dir_of(step_dir: Path) -> Path:
+    """The run a checkpoint belongs to: RUN for RUN/checkpoints/step-N (so resuming from an older step continues
+    RUN and never writes into the committed step directory)."""
+    if step_dir.parent.name == "checkpoints":
+        return step_dir.parent.parent
+    raise ConfigError(f"{step_dir} is not inside a run's checkpoints/ folder; pass --out DIR for the continued run")
+
+
+def set_aside_later_checkpoints(run_dir: Path, step: int) -> None:
+    """Resuming from an older step abandons the run's later history: move later checkpoints to RUN/abandoned/
+    (kept, not deleted) and drop metrics.jsonl lines past ``step`` (they would repeat)."""
+    import json
+    import os
+
+    later = [p for p in committed(run_dir / "checkpoints") if int(p.name[5:]) > step]
+    if later:
+        dest = run_dir / "abandoned"
+        dest.mkdir(exist_ok=True)
+        for p in later:
+            os.replace(p, dest / f"{p.name}-{int(time.time())}")
+        log.warning("resuming %s from step %d: moved %d later checkpoint(s) to %s", run_dir, step, len(later), dest)
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        kept = []
+        for line in metrics.read_text().splitlines(keepends=True):
+            try:
+                record_step = json.loads(line).get("step", 0)
+            except ValueError:  # a line cut by a crash
+                continue
+            if isinstance(record_step, int) and record_step <= step:
+                kept.append(line)
+        tmp = metrics.with_name(metrics.name + ".tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, metrics)
+
+
+def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
+    """Build the model and trainer (resuming ``ckpt`` when given), train into ``run_dir`` (locked by the caller)."""
+    if ckpt is not None:
+        check_run_checkpoint(ckpt)
     name = args.model
     entry = models.get(name)
     model_vals, train_vals, data_vals = requested_values(args)
-    unknown = set(data_vals) - {"name", "size"}
+    unknown = set(data_vals) - {"name", "size", "skip_bad"}
     if unknown:
-        raise ConfigError(f"unknown data key(s) {sorted(unknown)}; valid: name, size (pad/resize images to size x size)")
-    data_options = {k: int(v) for k, v in data_vals.items() if k == "size"}
-    ckpt = None
-    if args.resume:
-        ckpt = read_checkpoint(args.resume)
+        raise ConfigError(f"unknown data key(s) {sorted(unknown)}; valid: name, size (pad/resize images to size x "
+                          "size), skip_bad (image folders: skip unreadable files)")
+    data_options = {k: coerce(v, int, f"data.{k}") for k, v in data_vals.items() if k == "size"}
+    if coerce(data_vals.get("skip_bad", False), bool, "data.skip_bad"):
+        data_options["skip_bad"] = True
+    if data_options.get("size", 1) <= 0:
+        raise ConfigError(f"data.size must be a positive number of pixels, got {data_options['size']}")
+    if ckpt is not None:
         saved = ckpt.config
         if saved.get("model") != name:
             raise ConfigError(f"config mismatch: model {saved.get('model')!r} (checkpoint) != {name!r} (requested)")
@@ -144,23 +223,28 @@ def run(args: argparse.Namespace) -> int:
         if changed:
             log.warning("resuming with changed training settings: %s",
                         ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()))
-        run_dir = Path(args.out) if args.out else Path(args.resume)
     else:
         model_cfg = build_config(name, model_vals)
         data_name = data_vals.get("name", DEFAULT_DATA)
         train_cfg = from_dict(TrainConfig, {**entry.train, **train_vals})
-        run_dir = Path(args.out) if args.out else new_run_dir(name, data_name)
         changed = {}
 
     data = load_data(data_name, "train", args.data_dir, data_options)
+    skipped = len(getattr(data, "skipped_files", []))
     val_data = None
     if train_cfg.eval_every or train_cfg.eval_every_s:
         data, val_data = load_validation(data_name, data, args.data_dir, data_options, train_cfg.val_size)
     seed_everything(train_cfg.seed)
-    model = create(name, data.info, config=model_cfg)
-    if ckpt is None and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
-        raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or another --out")
-    clean_stale(run_dir / "checkpoints")
+    try:
+        model = create(name, data.info, config=model_cfg)
+    except (RuntimeError, ValueError, OverflowError, MemoryError) as e:  # e.g. a width too large to allocate
+        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise ConfigError(f"cannot build {name} with these model settings ({msg}); check the model.* values") from None
+    if ckpt is None and committed(run_dir / "checkpoints"):
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} (or --resume auto) to continue "
+                          "it, or another --out")
+    if ckpt is not None and ckpt.path.parent == run_dir / "checkpoints":
+        set_aside_later_checkpoints(run_dir, int(ckpt.train_state["step"]))
     trainer = Trainer(model, data, train_cfg, run_dir=run_dir, model_name=name, progress=not args.no_progress,
                       data_options=data_options, val_data=val_data)
     if ckpt is not None:
@@ -168,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("resumed %s at step %d", ckpt.path, trainer.step)
     resolved = {**trainer.checkpoint_config(), "data_dir": str(args.data_dir) if args.data_dir else None,
                 "resolved": {"precision": trainer.precision, "train_size": len(data),
+                             **({"skipped_bad_images": skipped} if skipped else {}),
                              **({"validation": f"{val_data.info.split} ({len(val_data)})"} if val_data else {})}}
     if changed:
         resolved["resumed_with_changes"] = {k: list(map(_plain, v)) for k, v in changed.items()}

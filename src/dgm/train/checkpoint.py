@@ -289,6 +289,11 @@ def read_checkpoint(path: str | Path, with_train_state: bool = True) -> Checkpoi
     ckpt = Checkpoint(step_dir, config, _load_tensors(step_dir / "model.safetensors"))
     if (step_dir / "ema.safetensors").is_file():
         ckpt.ema = _load_tensors(step_dir / "ema.safetensors")
+    for file, tensors in (("model.safetensors", ckpt.model), ("ema.safetensors", ckpt.ema or {})):
+        bad = nonfinite_tensors(tensors)  # safetensors does not check; dgm never writes such a file
+        if bad:
+            raise CheckpointError(f"checkpoint {step_dir / file} holds NaN/Inf values in {', '.join(bad[:5])}; "
+                                  f"use an earlier checkpoint (--resume {step_dir.parent}/step-N)")
     if with_train_state:
         ckpt.train_tensors = _load_tensors(step_dir / "train_state.safetensors")
         try:
@@ -296,6 +301,32 @@ def read_checkpoint(path: str | Path, with_train_state: bool = True) -> Checkpoi
         except (OSError, ValueError):
             raise CheckpointError(f"checkpoint {step_dir}: train_state.json missing or corrupt") from None
     return ckpt
+
+
+# what a run's loaders read, by type: a hand-edited or foreign file gets a one-line error naming the field
+RUN_CONFIG_FIELDS = {"model": str, "model_config": dict, "data": dict, "train": dict}
+TRAIN_STATE_FIELDS = {"step": int, "epoch": int, "batch_in_epoch": int, "optimizers": dict}
+
+
+def check_run_checkpoint(ckpt: Checkpoint) -> None:
+    """A checkpoint written by the Trainer has these fields (checked before a model is built or resumed)."""
+    check_fields(ckpt.path / "config.json", ckpt.config, RUN_CONFIG_FIELDS)
+    if not isinstance(ckpt.config["data"].get("name"), str):
+        raise CheckpointError(f"{ckpt.path / 'config.json'} is corrupt: data.name missing; use another checkpoint "
+                              "of the run")
+    if ckpt.train_state:  # empty when read without the train state (sampling, evaluation)
+        check_fields(ckpt.path / "train_state.json", ckpt.train_state, TRAIN_STATE_FIELDS)
+
+
+def check_fields(path: Path, record: Any, fields: dict[str, type]) -> None:
+    """Raise CheckpointError unless ``record`` is a dict holding each field with its type (ints >= 0)."""
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{path} is corrupt: expected a JSON object, got {type(record).__name__}")
+    for name, kind in fields.items():
+        value = record.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            what = "missing" if name not in record else f"{value!r} is not a {kind.__name__}"
+            raise CheckpointError(f"{path} is corrupt: {name} {what}; use another checkpoint of the run")
 
 
 def load_legacy_pt(path: str | Path, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
