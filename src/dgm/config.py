@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -80,16 +81,19 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             f = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}={value!r} should be an integer") from None
-        if f != int(f):
+        if not math.isfinite(f) or f != int(f):
             raise ConfigError(f"{where}={value!r} should be an integer")
         return int(f)
     if tp is float:
         if isinstance(value, bool):
             raise ConfigError(f"{where}={value!r} should be a number")
         try:
-            return float(value)
+            f = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}={value!r} should be a number") from None
+        if not math.isfinite(f):  # NaN or infinity is never a meaningful setting (use null for "none")
+            raise ConfigError(f"{where}={value!r} should be a finite number")
+        return f
     if tp is str:
         return str(value)
     if dataclasses.is_dataclass(tp):
@@ -175,6 +179,8 @@ def positive(name: str, value: float | int | None, allow_zero: bool = False) -> 
     """Raise ConfigError unless ``value`` is > 0 (or >= 0); used in configs' ``__post_init__``."""
     if value is None:
         return
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value}")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{name} must be {bound}, got {value}")

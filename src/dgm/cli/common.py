@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from ..errors import ConfigError
 
@@ -21,14 +23,29 @@ def positive_float(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {v}")
     return v
 
 
 def add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR",
                    help="where dataset files live (<DIR>/<dataset>/<files>); default $DGM_DATA_DIR or ~/.cache/dgm/data")
+
+
+def output_file(text: str) -> Path:
+    """argparse type for ``--out FILE``: a file name whose folder is, or can become, a writable directory."""
+    p = Path(text)
+    if p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{parent} is a file, so {text} cannot be written; choose another path")
+    if not os.access(parent, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{parent} is not writable; choose another path for {text}")
+    return p
 
 
 def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None:

@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         samples = read_samples(target)
         dataset = args.dataset
         reference = load_data(dataset, args.split, args.data_dir)
+        if reference.info.kind == "points":
+            raise DataError(f"{target} holds images {tuple(samples.shape[1:])} but {dataset} is 2-D points "
+                            f"{tuple(reference.info.shape)}; evaluate images against an image dataset")
         record = {"samples": str(target), "dataset": dataset}
     else:
         model, ckpt = load_run(target, device=args.device)
@@ -124,8 +128,9 @@ def read_samples(path: Path) -> torch.Tensor:
             if "images" not in f:
                 raise DataError(f"{path} has no 'images' array (keys: {', '.join(f.files)})")
             images = f["images"]
-    except (ValueError, OSError) as e:
-        raise DataError(f"{path} is not a readable .npz ({e})") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path} is not a readable .npz ({e or 'empty file'}); write it with "
+                        "numpy.savez(path, images=uint8 array (N, C, H, W))") from None
     if images.dtype != np.uint8 or images.ndim != 4:
         raise DataError(f"{path}: 'images' must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
     return torch.from_numpy(images)

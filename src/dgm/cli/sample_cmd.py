@@ -10,7 +10,7 @@ import torch
 from ..errors import ConfigError
 from ..runs import load_run, load_run_data, sample_images
 from ..viz.grids import save_samples, to_uint8
-from .common import add_device, positive_float, positive_int
+from .common import add_device, output_file, positive_float, positive_int
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", help="run directory or checkpoint directory")
     p.add_argument("-n", type=positive_int, default=64, help="number of samples")
-    p.add_argument("--out", required=True, help="FILE.png or FILE.npz")
+    p.add_argument("--out", required=True, type=output_file, help="FILE.png or FILE.npz")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=positive_float, help="scale of the prior noise (latent models, flows, GANs; "
                    "default 1)")
@@ -43,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
     # only the options given: a model that has no such option says so (exit 2) instead of ignoring it
     options = {k: v for k, v in (("temperature", args.temperature), ("truncation", args.truncation),
                                  ("mean", args.mean)) if v is not None}
-    labels = parse_labels(args.labels, args.n, ckpt.config["data"].get("num_classes", 0))
+    if out.suffix.lower() == ".png" and args.n > MAX_GRID:
+        raise ConfigError(f"-n {args.n}: a grid of more than {MAX_GRID} images is too large a PNG to open; "
+                          "write them with --out FILE.npz, or lower -n")
+    # the model's own conditioning, not the dataset's labels: an unconditional model would ignore them
+    labels = parse_labels(args.labels, args.n, getattr(model, "num_classes", 0) or 0)
     samples = sample_images(model, args.n, seed=args.seed, labels=labels, **options)
     out.parent.mkdir(parents=True, exist_ok=True)
     extra = {"labels": labels.numpy()} if labels is not None else {}
@@ -60,12 +64,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_GRID = 10_000  # images in one PNG grid (100 x 100 tiles; 100k MNIST tiles made a PNG Pillow refuses)
+
+
 def parse_labels(text: str | None, n: int, num_classes: int) -> torch.Tensor | None:
     """--labels '3' / '0,1,2' / 'all' -> (n,) int64 labels cycled to length n, or None."""
     if text is None:
         return None
     if num_classes <= 0:
-        raise ConfigError("--labels needs a model trained on labelled data")
+        raise ConfigError("--labels needs a class-conditional model (cgan, acgan, biggan-small, a PixelCNN with "
+                          "model.class_conditional=true); this one ignores labels")
     if text == "all":
         values = list(range(num_classes))
     else:

@@ -14,7 +14,7 @@ from ..viz.grids import save_grid
 from ..viz.generator_latent import interpolate_drawn, traverse_codes
 from ..viz.latent import interpolate, manifold, traverse
 from ..viz.neighbours import neighbour_grid
-from .common import add_data_dir, positive_float, positive_int
+from .common import add_data_dir, output_file, positive_float, positive_int
 
 
 def add_parser(sub) -> None:
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir")
     p.add_argument("kind", choices=("interpolate", "traverse", "manifold", "neighbours"))
-    p.add_argument("--out", required=True, help="FILE.png")
+    p.add_argument("--out", required=True, type=output_file, help="FILE.png")
     p.add_argument("--rows", type=positive_int, default=8, help="pairs (interpolate) or latent dims (traverse)")
     p.add_argument("--steps", type=positive_int, default=10, help="images per row")
     p.add_argument("--span", type=positive_float, default=None,
@@ -43,6 +43,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out.suffix.lower() != ".png":
+        raise ConfigError(f"--out {args.out}: viz draws PNG grids; give a .png file name")
     model, ckpt = load_run(args.run_dir)
     if args.kind == "neighbours":
         train = load_run_data(ckpt, "train", args.data_dir)
@@ -57,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(model, LatentModel):
         raise ConfigError(f"{ckpt.config['model']} has no latent space (encode/decode) to draw")
     if args.kind == "manifold":
+        if model.latent_dim != 2:
+            raise ConfigError(f"the manifold grid needs a 2-D latent space; this {ckpt.config['model']} has "
+                              f"{model.latent_dim} latents (train with --set model.latent_dim=2, or use traverse)")
         images = manifold(model, n=args.steps)
         nrow = args.steps
     else:
@@ -64,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         g = torch.Generator().manual_seed(args.seed)
         idx = torch.randperm(len(data), generator=g)[: 2 * args.rows]
         with torch.no_grad():
-            z = model.encode(model.prepare(data.data[idx], g, train=False))
+            z = model.encode(model.prepare(data.data[idx], g, train=False).to(model.device))
         if args.kind == "interpolate":
             images = interpolate(model, z[: args.rows], z[args.rows : 2 * args.rows], args.steps, args.spherical)
         else:

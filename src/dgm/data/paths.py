@@ -15,5 +15,12 @@ def default_data_dir() -> Path:
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
-    """The data directory to use: the explicit argument wins over the environment and the default."""
-    return Path(data_dir).expanduser() if data_dir else default_data_dir()
+    """The data directory to use: the explicit argument wins over the environment and the default. A path that
+    exists but is not a folder is a DataError (exit 3)."""
+    path = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    if path.exists() and not path.is_dir():
+        from ..errors import DataError
+
+        raise DataError(f"data directory {path} is a file; give the folder that holds <dataset>/ folders "
+                        "(--data-dir or $DGM_DATA_DIR)")
+    return path

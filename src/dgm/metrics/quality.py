@@ -48,11 +48,21 @@ def reference_features(net: FeatureNet, data: ImageDataset, use_cache: bool = Tr
     return feats, probs
 
 
+# the fewest samples each metric is defined for: a covariance needs 2, k-NN balls (k = 3) need 4 points
+MIN_SAMPLES = {"fid": 2, "kid": 2, "is": 1, "pr": 4, "classes": 1}
+
+
 def sample_quality(samples: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor], net: FeatureNet,
                    metrics: tuple[str, ...] = QUALITY_METRICS, pr_n: int = 5000, seed: int = 0) -> dict[str, object]:
     """samples: uint8 (N, C, H, W) (or float in [0, 1]) -> the chosen metrics against the reference features.
 
     Precision/recall use at most ``pr_n`` points a side (k-NN over all pairs is quadratic)."""
+    short = {m: need for m, need in MIN_SAMPLES.items() if m in metrics and len(samples) < need}
+    if short:
+        from ..errors import DataError
+
+        raise DataError(f"{len(samples)} samples are too few for " + ", ".join(f"{m} (needs {n})" for m, n in
+                                                                            short.items()) + "; pass more images")
     feats, probs = net(samples)
     ref_feats, _ = reference
     out: dict[str, object] = {}

@@ -69,6 +69,7 @@ class Autoencoder(GenerativeModel):
         """z: (B, L) -> reconstructions (B, C, H, W) in [0, 1]."""
         return self.head.mean(self.net.decoder(z))
 
+    @torch.no_grad()
     def sample(self, n, *, labels=None, generator=None, temperature: float = 1.0, mean: bool = True):
         """Decode codes drawn from a diagonal Gaussian fitted (running moments) to training codes: the decoder's
         mean (``mean``) or a draw from its likelihood; (n, C, H, W) in [0, 1]."""

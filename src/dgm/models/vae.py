@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import positive
+from ..errors import ConfigError
 from ..data.dataset import DatasetInfo
 from .autoencoding import EncoderDecoder, EncoderDecoderConfig
 from .base import Batch, GenerativeModel
@@ -32,6 +33,9 @@ class VAEConfig(EncoderDecoderConfig):
         positive("capacity", self.capacity, allow_zero=True)
         positive("capacity_steps", self.capacity_steps)
         positive("iwae_k", self.iwae_k)
+        if self.iwae_k > 100_000:  # k decoder passes per example per step
+            raise ConfigError(f"iwae_k {self.iwae_k} is too large to train with (k decoder passes per example); "
+                              "use at most 100000 (the IWAE paper trains with k <= 50)")
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -111,6 +115,7 @@ class VAE(GenerativeModel):
         """z: (B, L) -> expected images (B, C, H, W) in [0, 1] (points for 2-D data)."""
         return self.head.mean(self.net.decoder(z))
 
+    @torch.no_grad()
     def sample(self, n, *, labels=None, generator=None, temperature: float = 1.0, mean: bool = True):
         """n samples decoded from z ~ N(0, temperature^2 I): the decoder's mean (``mean``, as VAE papers show
         their samples) or a draw from the decoder's likelihood (``mean=False``); (n, C, H, W) in [0, 1]."""

@@ -60,12 +60,17 @@ class TrainConfig:
         positive("epochs", self.epochs)
         positive("batch_size", self.batch_size)
         positive("lr", self.lr)
+        positive("weight_decay", self.weight_decay, allow_zero=True)
+        if not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed must be in [0, 2^63), got {self.seed}")
         positive("grad_clip", self.grad_clip)
         positive("log_every", self.log_every)
         positive("sample_every", self.sample_every, allow_zero=True)
         positive("checkpoint_every", self.checkpoint_every, allow_zero=True)
         positive("max_nonfinite", self.max_nonfinite)
         positive("num_samples", self.num_samples)
+        if self.num_samples > 10_000:
+            raise ConfigError(f"num_samples {self.num_samples}: a sample grid holds at most 10000 images")
         positive("lr_min", self.lr_min, allow_zero=True)
         positive("lr_warmup", self.lr_warmup, allow_zero=True)
         positive("time_budget_s", self.time_budget_s)

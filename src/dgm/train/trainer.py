@@ -240,9 +240,10 @@ class Trainer:
         log.warning("step %d: %s in group %r; step skipped (%d in a row, %d in all)",
                     self.step, what, group, self.nonfinite_consecutive, self.nonfinite_total)
         if self.nonfinite_consecutive >= self.config.max_nonfinite:
+            last = ckpt_io.committed(self.run_dir / "checkpoints") if self.run_dir else []
+            kept = f"; the last good checkpoint {last[-1]} is intact" if last else "; no checkpoint was written"
             raise DivergenceError(f"training diverged: {what} in group {group!r} for {self.nonfinite_consecutive} "
-                                  f"steps in a row (step {self.step}); lower --lr or set train.grad_clip; the last "
-                                  "good checkpoint is intact")
+                                  f"steps in a row (step {self.step}); lower --lr or set train.grad_clip{kept}")
 
     # --- checkpoints ------------------------------------------------------------------------
     def checkpoint_config(self) -> dict[str, Any]:

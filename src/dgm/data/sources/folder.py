@@ -198,7 +198,9 @@ def load_folder(path: str, channels: int | None = None, size: int | None = None,
         raise DataError(f"no readable images in {root}: all {len(bad)} image files are unreadable")
     labels, classes = class_labels(root, kept)
     info = DatasetInfo(name=f"folder:{path}", split="train", shape=(channels, h, w), num_classes=len(classes))
-    return ImageDataset(torch.from_numpy(data[keep]), None if labels is None else torch.from_numpy(labels), info)
+    ds = ImageDataset(torch.from_numpy(data[keep]), None if labels is None else torch.from_numpy(labels), info)
+    ds.skipped_files = [str(p) for p, *_ in bad]  # recorded by `dgm train` in the run's config.yaml
+    return ds
 
 
 def _decode(ok: list, channels: int, target: tuple[int, int] | None, hw: tuple[int, int],
