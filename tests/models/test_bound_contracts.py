@@ -125,3 +125,75 @@ def test_flow_total_log_det_equals_the_autograd_jacobian(name):
         jac = torch.autograd.functional.jacobian(z_of, x[i].flatten(), vectorize=True)
         assert jac.shape == (64, 64)
         torch.testing.assert_close(ladj[i], torch.linalg.slogdet(jac).logabsdet, rtol=1e-7, atol=1e-7)
+
+
+def test_vae_presets_have_their_papers_values(mnist_small):
+    """The registered names are the papers' settings (the formula test above reads them from the config)."""
+    expected = {"vae": dict(beta=1.0, capacity=0.0, iwae_k=1), "beta-vae": dict(beta=4.0, capacity=0.0, iwae_k=1),
+                "beta-vae-c": dict(capacity=25.0, capacity_steps=100_000, capacity_gamma=1000.0, iwae_k=1),
+                "iwae": dict(beta=1.0, capacity=0.0, iwae_k=5)}
+    for name, values in expected.items():
+        cfg = tiny(name, mnist_small.info).config
+        assert {k: getattr(cfg, k) for k in values} == values, name
+    defaults = VAE.Config()  # Burgess et al.'s schedule when only model.capacity is set; the IWAE paper's training
+    assert (defaults.capacity_steps, defaults.capacity_gamma) == (100_000, 1000.0)
+    assert {k: models.get("vae").train[k] for k in ("lr", "batch_size", "steps")} == \
+        {"lr": 1e-3, "batch_size": 100, "steps": 10_000}
+    assert tiny("vae", mnist_small.info, beta=0.0).config.beta == 0.0  # beta = 0 (an autoencoder's loss) is allowed
+    assert tiny("vae", mnist_small.info, iwae_k=100_000).config.iwae_k == 100_000
+    with pytest.raises(Exception, match="too large"):
+        tiny("vae", mnist_small.info, iwae_k=100_001)
+
+
+@pytest.mark.parametrize("values, step", [({"iwae_k": 2}, 0), ({"capacity": 0.5, "capacity_steps": 100}, 40),
+                                          ({"capacity": 3.0, "capacity_steps": 100}, 1_000)])
+def test_vae_loss_at_the_edges_of_its_settings(values, step, mnist_small):
+    """The smallest IWAE (k = 2), a capacity below 1 nat, and a step past the capacity schedule's end (C stays
+    at C_max)."""
+    torch.manual_seed(0)
+    model = tiny("vae", mnist_small.info, **values)
+    x = model.prepare(mnist_small.data[:16], torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    out = model.loss(Batch(x, step=step))
+    mu, logvar = model.posterior(x)
+    q, prior = Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)
+    torch.manual_seed(1)
+    if values.get("iwae_k"):
+        z = q.loc + q.scale * torch.randn(2, *mu.shape)
+        log_w = (Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(2).sum(-1)
+                 + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
+        expected = -(torch.logsumexp(log_w, 0) - math.log(2)).mean()
+    else:
+        z = q.loc + q.scale * torch.randn_like(mu)
+        rec = Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(1).sum(1)
+        kl = kl_divergence(q, prior).sum(-1).mean()
+        c = values["capacity"] * min(1.0, step / values["capacity_steps"])
+        expected = -rec.mean() + model.config.capacity_gamma * (kl - c).abs()
+    torch.testing.assert_close(out["loss"], expected, rtol=1e-5, atol=1e-4)
+
+
+def test_vae_elbo_encode_and_sample_by_hand(mnist_small):
+    """elbo (k = 1: analytic KL; k = 2: IWAE-2; the default is k = 1), encode (the posterior mean) and sample
+    (decoder means of temperature-scaled prior draws by default) recomputed from their definitions."""
+    torch.manual_seed(0)
+    model = tiny("vae", mnist_small.info).eval()
+    x = model.prepare(mnist_small.data[:8], torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        mu, logvar = model.posterior(x)
+        q, prior = Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)
+        eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(3))
+        rec = Bernoulli(logits=model.net.decoder(q.loc + q.scale * eps)).log_prob(x).flatten(1).sum(1)
+        elbo1 = rec - kl_divergence(q, prior).sum(-1)
+        torch.testing.assert_close(model.elbo(x, 1, generator=torch.Generator().manual_seed(3)), elbo1)
+        torch.testing.assert_close(model.elbo(x, generator=torch.Generator().manual_seed(3)), elbo1)
+        z = q.loc + q.scale * torch.randn((2, *mu.shape), generator=torch.Generator().manual_seed(3))
+        log_w = (Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(2).sum(-1)
+                 + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
+        iwae2 = torch.logsumexp(log_w, 0) - math.log(2)
+        torch.testing.assert_close(model.elbo(x, 2, generator=torch.Generator().manual_seed(3)), iwae2)
+        torch.testing.assert_close(model.encode(x), mu)
+        for t in (1.0, 0.5):
+            z = torch.randn(5, model.latent_dim, generator=torch.Generator().manual_seed(4)) * t
+            expected = torch.sigmoid(model.net.decoder(z))
+            kw = {} if t == 1.0 else {"temperature": t}
+            torch.testing.assert_close(model.sample(5, generator=torch.Generator().manual_seed(4), **kw), expected)
