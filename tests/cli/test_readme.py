@@ -32,8 +32,12 @@ def test_the_readme_shows_commands():
 
 
 @pytest.mark.parametrize("argv", dgm_commands(), ids=lambda a: " ".join(a)[:60])
-def test_every_readme_command_parses(argv):
-    build_parser().parse_args(argv)  # SystemExit(2) names the unknown flag or choice
+def test_every_readme_command_parses(argv, capsys):
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:
+        pytest.fail(f"`dgm {' '.join(argv)}` does not parse (exit {e.code}): {capsys.readouterr().err.strip()}")
+    assert args.command == argv[0] and callable(args.run)
 
 
 def test_the_python_tour_runs(tmp_path, monkeypatch):

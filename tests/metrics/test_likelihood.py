@@ -27,6 +27,21 @@ def test_uniform_model_has_eight_bits_per_dim():
     assert r["nll_nats"] == pytest.approx(60 * math.log(256.0))
 
 
+def test_standard_error_over_the_examples():
+    """stderr_nats = sample std of the per-example log-likelihoods / sqrt(n)."""
+
+    class PerExample(UniformBytes):
+        def log_prob(self, x):
+            return -x.double().flatten(1).sum(1)  # a different value per image
+
+    info = DatasetInfo("u", "test", (1, 2, 2))
+    data = ImageDataset(torch.randint(0, 256, (30, 1, 2, 2), dtype=torch.uint8), None, info)
+    r = negative_log_likelihood(PerExample(None, info), data, batch_size=7)
+    values = (data.data.double() / 255).flatten(1).sum(1)  # the "unit" transform's k / 255
+    assert r["nll_nats"] == pytest.approx(float(values.mean()))
+    assert r["stderr_nats"] == pytest.approx(float(values.std() / math.sqrt(30)))
+
+
 def test_bits_per_dim_formula():
     assert bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
 

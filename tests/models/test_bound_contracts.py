@@ -25,34 +25,45 @@ def tiny(name, info, **values):
     return create(name, info, **{**cls.tiny, **values})
 
 
+def log_weights(model, x, q, z):
+    """log p(x|z) + log p(z) - log q(z|x) for z (k, B, L), by torch.distributions (Bernoulli decoder)."""
+    return (Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(2).sum(-1)
+            + Normal(0.0, 1.0).log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
+
+
+def expected_vae_loss(model, x, step, seed):
+    """(training loss, ELBO) of ``model.config``'s bound, recomputed under the noise the loss draws after
+    ``torch.manual_seed(seed)``: beta-weighted ELBO, Burgess's capacity objective, or the IWAE-k bound."""
+    cfg = model.config
+    mu, logvar = model.posterior(x)
+    q = Normal(mu, (0.5 * logvar).exp())
+    torch.manual_seed(seed)
+    if cfg.iwae_k > 1:
+        z = q.loc + q.scale * torch.randn(cfg.iwae_k, *mu.shape)
+        return -(torch.logsumexp(log_weights(model, x, q, z), 0) - math.log(cfg.iwae_k)).mean(), None
+    z = q.loc + q.scale * torch.randn_like(mu)
+    rec = Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(1).sum(1)
+    kl = kl_divergence(q, Normal(0.0, 1.0)).sum(-1)
+    if cfg.capacity:
+        c = cfg.capacity * min(1.0, step / cfg.capacity_steps)
+        return -rec.mean() + cfg.capacity_gamma * (kl.mean() - c).abs(), (rec - kl).mean()
+    return (-rec + cfg.beta * kl).mean(), (rec - kl).mean()
+
+
+def check_vae_loss(model, data, step):
+    x = model.prepare(data[:16], torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    out = model.loss(Batch(x, step=step))
+    expected, elbo = expected_vae_loss(model, x, step, seed=1)
+    torch.testing.assert_close(out["loss"], expected, rtol=1e-5, atol=1e-4)
+    if elbo is not None:
+        torch.testing.assert_close(out["elbo"], elbo.detach(), rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("name", VAE_NAMES)
 def test_vae_loss_is_its_configured_bound(name, mnist_small):
     torch.manual_seed(0)
-    model = tiny(name, mnist_small.info)
-    cfg = model.config
-    x = model.prepare(mnist_small.data[:16], torch.Generator().manual_seed(0))
-    step = 30_000  # mid capacity schedule for beta-vae-c
-    torch.manual_seed(1)
-    out = model.loss(Batch(x, step=step))
-    mu, logvar = model.posterior(x)
-    q, prior = Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)
-    torch.manual_seed(1)  # the same noise as the loss drew
-    if cfg.iwae_k > 1:
-        z = q.loc + q.scale * torch.randn(cfg.iwae_k, *mu.shape)
-        log_w = (Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(2).sum(-1)
-                 + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
-        expected = -(torch.logsumexp(log_w, 0) - math.log(cfg.iwae_k)).mean()
-    else:
-        z = q.loc + q.scale * torch.randn_like(mu)
-        rec = Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(1).sum(1)
-        kl = kl_divergence(q, prior).sum(-1)
-        if cfg.capacity:
-            c = cfg.capacity * min(1.0, step / cfg.capacity_steps)
-            expected = -rec.mean() + cfg.capacity_gamma * (kl.mean() - c).abs()
-        else:
-            expected = (-rec + cfg.beta * kl).mean()
-        torch.testing.assert_close(out["elbo"], (rec - kl).mean().detach(), rtol=1e-5, atol=1e-4)
-    torch.testing.assert_close(out["loss"], expected, rtol=1e-5, atol=1e-4)
+    check_vae_loss(tiny(name, mnist_small.info), mnist_small.data, step=30_000)  # mid capacity schedule
 
 
 def constant_gaussian_decoder(mean: float, std: float):
@@ -151,25 +162,7 @@ def test_vae_loss_at_the_edges_of_its_settings(values, step, mnist_small):
     """The smallest IWAE (k = 2), a capacity below 1 nat, and a step past the capacity schedule's end (C stays
     at C_max)."""
     torch.manual_seed(0)
-    model = tiny("vae", mnist_small.info, **values)
-    x = model.prepare(mnist_small.data[:16], torch.Generator().manual_seed(0))
-    torch.manual_seed(1)
-    out = model.loss(Batch(x, step=step))
-    mu, logvar = model.posterior(x)
-    q, prior = Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)
-    torch.manual_seed(1)
-    if values.get("iwae_k"):
-        z = q.loc + q.scale * torch.randn(2, *mu.shape)
-        log_w = (Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(2).sum(-1)
-                 + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
-        expected = -(torch.logsumexp(log_w, 0) - math.log(2)).mean()
-    else:
-        z = q.loc + q.scale * torch.randn_like(mu)
-        rec = Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(1).sum(1)
-        kl = kl_divergence(q, prior).sum(-1).mean()
-        c = values["capacity"] * min(1.0, step / values["capacity_steps"])
-        expected = -rec.mean() + model.config.capacity_gamma * (kl - c).abs()
-    torch.testing.assert_close(out["loss"], expected, rtol=1e-5, atol=1e-4)
+    check_vae_loss(tiny("vae", mnist_small.info, **values), mnist_small.data, step)
 
 
 def test_vae_elbo_encode_and_sample_by_hand(mnist_small):
@@ -187,9 +180,7 @@ def test_vae_elbo_encode_and_sample_by_hand(mnist_small):
         torch.testing.assert_close(model.elbo(x, 1, generator=torch.Generator().manual_seed(3)), elbo1)
         torch.testing.assert_close(model.elbo(x, generator=torch.Generator().manual_seed(3)), elbo1)
         z = q.loc + q.scale * torch.randn((2, *mu.shape), generator=torch.Generator().manual_seed(3))
-        log_w = (Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(2).sum(-1)
-                 + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1))
-        iwae2 = torch.logsumexp(log_w, 0) - math.log(2)
+        iwae2 = torch.logsumexp(log_weights(model, x, q, z), 0) - math.log(2)
         torch.testing.assert_close(model.elbo(x, 2, generator=torch.Generator().manual_seed(3)), iwae2)
         torch.testing.assert_close(model.encode(x), mu)
         for t in (1.0, 0.5):
