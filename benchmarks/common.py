@@ -173,6 +173,9 @@ def provenance(threads: int) -> dict[str, Any]:
         "python": platform.python_version(),
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
+        # The cores this process may run on: a run pinned with taskset to one core says so (the other core
+        # may then have been busy with other work; load_avg tells).
+        "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
