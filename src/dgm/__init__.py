@@ -3,16 +3,16 @@ __version__ = "0.1.0"
 
 from .errors import CheckpointError, ConfigError, DataError, DgmError, DivergenceError  # noqa: E402
 
-from . import data, models  # noqa: E402,F401
-
 __all__ = ["__version__", "DgmError", "ConfigError", "DataError", "CheckpointError", "DivergenceError",
            "data", "models", "metrics", "train", "runs", "viz"]
 
-_LAZY = ("metrics", "train", "runs", "viz", "cli")
+# Every subpackage is imported on first use, so `import dgm` stays light: the `dgm` command imports torch
+# inside its own error handling (Ctrl-C during start-up exits 130 without a traceback).
+_LAZY = ("data", "models", "metrics", "train", "runs", "viz", "cli")
 
 
 def __getattr__(name: str):
-    """``dgm.metrics``, ``dgm.train``... after a bare ``import dgm`` (imported on first use)."""
+    """``dgm.data``, ``dgm.models``, ``dgm.metrics``... after a bare ``import dgm`` (imported on first use)."""
     if name in _LAZY:
         import importlib
 

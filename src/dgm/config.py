@@ -161,6 +161,13 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def format_assignment_value(value: Any) -> str:
+    """A value as ``--set key=VALUE`` reads it back (the inverse of parse_assignment): [a,b] lists, null."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(format_assignment_value(v) for v in value) + "]"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file into a dict (ConfigError when missing or malformed)."""
     p = Path(path)

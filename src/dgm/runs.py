@@ -8,8 +8,9 @@ from typing import Any
 import torch
 import yaml
 
+from .config import format_assignment_value
 from .data.dataset import DatasetInfo
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .models.base import GenerativeModel, check_sample_options
 from .models.registry import build_config, create
 from .train.checkpoint import Checkpoint, check_run_checkpoint, read_checkpoint
@@ -32,6 +33,54 @@ def write_run_config(run_dir: Path, config: dict[str, Any]) -> Path:
     path = run_dir / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+EDITABLE_ON_RESUME = ("train",)  # sections a resume may change (with --set); the others are the run's identity
+
+
+def check_config_unedited(run_dir: Path, saved: dict[str, Any], resuming: dict[str, Any]) -> None:
+    """ConfigError when RUN/config.yaml was edited by hand: a setting that differs both from the checkpoint's
+    (``saved``) and from what this resume will use (``resuming``: sections model, model_config, data_options,
+    train) would otherwise be ignored and then overwritten. A file that still matches either is fine."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return
+    try:
+        on_disk = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is no longer the YAML this run wrote ({str(e).splitlines()[0]}); restore or "
+                          "delete it (resuming rewrites it) and pass changes as --set") from None
+    if not isinstance(on_disk, dict):
+        raise ConfigError(f"{path} is no longer the YAML this run wrote; restore or delete it (resuming rewrites "
+                          "it) and pass changes as --set")
+    edits = []
+    for section, now in resuming.items():
+        before, edited = saved.get(section), on_disk.get(section)
+        if not isinstance(now, dict):
+            if _plain(edited) not in (_plain(before), _plain(now)):
+                edits.append((section, before, edited))
+            continue
+        edited = edited if isinstance(edited, dict) else {}
+        for key in sorted(set(now) | set(edited)):
+            b, e = (before or {}).get(key), edited.get(key)
+            if _plain(e) not in (_plain(b), _plain(now.get(key))):
+                edits.append((f"{section}.{key}", b, e))
+    if not edits:
+        return
+    listed = "; ".join(f"{k}: {b!r} -> {e!r}" for k, b, e in edits)
+    fixes = [f"--set {k}={format_assignment_value(e)}" for k, _, e in edits if k.split(".")[0] in EDITABLE_ON_RESUME]
+    fixed = len(fixes) == len(edits)
+    how = (f"pass {' '.join(fixes)} to apply {'them' if len(fixes) > 1 else 'it'}" if fixes else "") + \
+        ("" if fixed else f"{'; ' if fixes else ''}model and data settings cannot change on resume (start a new "
+                          "run with --out)")
+    raise ConfigError(f"{path} was edited ({listed}), but a resume takes its settings from the checkpoint and the "
+                      f"command line and rewrites config.yaml: {how}, or restore or delete config.yaml to resume "
+                      "unchanged")
+
+
+def _plain(v: Any) -> Any:
+    """YAML gives lists where configs hold tuples; compare them as lists."""
+    return list(v) if isinstance(v, tuple) else v
 
 
 def model_from_checkpoint(ckpt: Checkpoint, ema: bool = True) -> GenerativeModel:

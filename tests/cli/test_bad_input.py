@@ -95,3 +95,45 @@ def test_hand_edited_checkpoint_json(file, edit, run, tmp_path, capsys):
     assert main(["train", "vae", "--resume", str(copy), "--steps", "4", "--no-progress"]) == 4
     err = capsys.readouterr().err
     assert "corrupt" in err and "Traceback" not in err
+
+
+def test_out_on_a_read_only_disk(tmp_path, monkeypatch, capsys):
+    import errno
+    from pathlib import Path
+
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):  # what mkdir raises on a disk mounted read-only
+        if str(self).startswith(str(tmp_path / "ro")):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    assert main(["train", "vae", "--out", str(tmp_path / "ro" / "run"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "Read-only file system" in err and "choose a directory you can write to" in err
+
+
+@pytest.fixture
+def read_only_mount(tmp_path):
+    """A real read-only tmpfs (needs the right to mount, as root in a container has; else skipped)."""
+    import subprocess
+
+    d = tmp_path / "ro"
+    d.mkdir()
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(d)], capture_output=True)
+    except OSError:
+        pytest.skip("no mount command")
+    if done.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    yield d
+    subprocess.run(["umount", str(d)], check=True)
+
+
+def test_outputs_on_a_real_read_only_disk(read_only_mount, run, capsys):
+    assert main(["train", "vae", "--out", str(read_only_mount / "run"), *TINY]) == 2
+    assert main(["sample", str(run), "-n", "2", "--out", str(read_only_mount / "x.png")]) == 2
+    assert main(["viz", str(run), "traverse", "--out", str(read_only_mount / "t.png")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "unexpected" not in err and "Read-only file system" in err

@@ -130,3 +130,31 @@ def test_skip_bad_images_from_the_command_line(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "b"), "--skip-bad-images"]) == 0
     assert "skipped_bad_images: 1" in (tmp_path / "b" / "config.yaml").read_text()
     assert main([*args, "--out", str(tmp_path / "c"), "--set", "data.skip_bad=true"]) == 0
+
+
+def test_hand_edits_of_config_yaml_are_refused_on_resume_with_the_fix(tmp_path, capsys):
+    run = tmp_path / "r"
+    assert train(run, "--steps", "2") == 0
+    cfg = run / "config.yaml"
+    original = cfg.read_text()
+    assert main(["train", "vae", "--resume", str(run), "--steps", "3", "--no-progress"]) == 0  # unedited: fine
+    assert "steps: 3" in cfg.read_text()
+    before = tree(run)
+    cfg.write_text(cfg.read_text().replace("  lr: 0.001", "  lr: 0.01").replace("latent_dim: 2", "latent_dim: 5"))
+    edited = cfg.read_text()
+    assert main(["train", "vae", "--resume", str(run), "--steps", "4", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "config.yaml was edited (model_config.latent_dim: 2 -> 5; train.lr: 0.001 -> 0.01)" in err
+    assert "--set train.lr=0.01" in err and "model and data settings cannot change" in err
+    assert cfg.read_text() == edited and tree(run) == {**before, "config.yaml": sha256_of(cfg)}  # nothing touched
+    cfg.write_text(edited.replace("latent_dim: 5", "latent_dim: 2"))
+    # applying the edit on the command line makes the file agree with the resumed run: accepted, file rewritten
+    assert main(["train", "vae", "--resume", str(run), "--steps", "4", "--no-progress", "--set", "train.lr=0.01"]) == 0
+    assert "lr: 0.01" in cfg.read_text() and "steps: 4" in cfg.read_text()
+    cfg.write_text("{not yaml")
+    assert main(["train", "vae", "--resume", str(run), "--steps", "5", "--no-progress"]) == 2
+    assert "no longer the YAML this run wrote" in capsys.readouterr().err
+    cfg.unlink()  # deleting it resumes unchanged, as the message says
+    assert main(["train", "vae", "--resume", str(run), "--steps", "5", "--no-progress"]) == 0
+    assert original.replace("steps: 2", "steps: 5").replace("lr: 0.001", "lr: 0.01").split("versions:")[0] == \
+        cfg.read_text().split("versions:")[0]

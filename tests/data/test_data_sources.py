@@ -99,7 +99,7 @@ def test_idx_errors(tmp_path):
         read_idx(cut, IMAGE_MAGIC)
     short = tmp_path / "short"
     short.write_bytes(idx_bytes(x, IMAGE_MAGIC)[:-5])
-    with pytest.raises(DataError, match="truncated: 27 bytes of data for shape"):
+    with pytest.raises(DataError, match="truncated or corrupt: 27 bytes of data for shape"):
         read_idx(short, IMAGE_MAGIC)
     tiny = tmp_path / "tiny"
     tiny.write_bytes(b"\x00\x00")

@@ -1,5 +1,6 @@
+"""The ``dgm`` command."""
 import sys
 
-from .main import main
+from .entry import main
 
 sys.exit(main())

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,8 @@ def read_samples(path: Path) -> torch.Tensor:
             if "images" not in f:
                 raise DataError(f"{path} has no 'images' array (keys: {', '.join(f.files)})")
             images = f["images"]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as e:
+        # (corrupt members surface as zlib errors, unsupported zip features as NotImplementedError/RuntimeError)
         raise DataError(f"{path} is not a readable .npz ({e or 'empty file'}); write it with "
                         "numpy.savez(path, images=uint8 array (N, C, H, W))") from None
     if images.dtype != np.uint8 or images.ndim != 4:

@@ -37,14 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as e:  # usage errors (exit 2, message printed) and --help / --version (exit 0)
         return int(e.code or 0) if isinstance(e.code, (int, type(None))) else 2
+    except KeyboardInterrupt:  # Ctrl-C while the parsers (and the models they list) load
+        print("error: interrupted", file=sys.stderr)
+        return 130
     verbose = args.verbose or bool(os.environ.get("DGM_DEBUG"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     if not args.command:

@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from ..config import coerce, from_dict, load_yaml, parse_assignment, to_dict
+from ..config import coerce, format_assignment_value, from_dict, load_yaml, parse_assignment, to_dict
 from ..errors import ConfigError
 from ..models.registry import build_config, create, models
-from ..runs import load_data, load_validation, new_run_dir, write_run_config
+from ..runs import check_config_unedited, load_data, load_validation, new_run_dir, write_run_config
 from ..train import TrainConfig, Trainer, read_checkpoint, seed_everything
 from ..train.checkpoint import check_run_checkpoint, clean_stale, committed
 from ..train.run_lock import RunLock
@@ -25,7 +25,9 @@ DEFAULT_DATA = "mnist-10k"
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model", description="Train MODEL (see `dgm list models`) on a dataset.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsFormatter, add_help=False)
+    p.add_argument("-h", "--help", action=ModelHelp, help="show this help (after MODEL: with that model's defaults "
+                   "and settings) and exit")
     p.add_argument("model", help="registered model name, e.g. vae, iwae, beta-vae, ae")
     p.add_argument("--data", help=f"dataset name or folder:PATH (default {DEFAULT_DATA}, bundled and offline)")
     add_data_dir(p)
@@ -41,9 +43,9 @@ def add_parser(sub) -> None:
     p.add_argument("--time-budget", type=duration, metavar="DURATION",
                    help="stop after this much training time (evaluation excluded), e.g. 900, 15m or 1h30m; "
                    "without --steps/--epochs the budget alone ends the run, and time-clocked lr schedules run on it")
-    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int, help="examples per optimisation step")
     p.add_argument("--lr", type=positive_float, help="learning rate")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="seed of initialisation, data order and noise")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/<model>-<data>-<time>)")
     p.add_argument("--resume", metavar="RUN_DIR|STEP_DIR|auto",
                    help="continue a run exactly: from its newest checkpoint (RUN_DIR), from a chosen one "
@@ -55,6 +57,58 @@ def add_parser(sub) -> None:
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms (bitwise-reproducible GPU runs; slower)")
     p.set_defaults(run=run)
+
+
+class DefaultsFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help that shows a flag's default where it has a real one (not None, False or empty)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if d is None or d is False or d == [] or d == argparse.SUPPRESS or "default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+# flag dest -> the TrainConfig field it sets (their defaults come from the model's preset)
+FLAG_FIELDS = {"steps": "steps", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed",
+               "time_budget": "time_budget_s", "device": "device"}
+
+
+class ModelHelp(argparse.Action):
+    """``dgm train MODEL --help``: the help with MODEL's real defaults (its preset's training settings) and a
+    list of its model and training settings for --set; plain help without a (known) MODEL."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        name = getattr(namespace, "model", None)
+        if name in models:
+            describe_model_defaults(parser, name)
+        parser.print_help()
+        parser.exit()
+
+
+def describe_model_defaults(parser: argparse.ArgumentParser, name: str) -> None:
+    """Put model ``name``'s defaults into ``parser``'s help: flag defaults and an epilog of every setting."""
+    import textwrap
+
+    entry = models.get(name)
+    train_cfg = to_dict(from_dict(TrainConfig, entry.train))
+    for action in parser._actions:
+        if action.dest in FLAG_FIELDS:
+            action.default = train_cfg[FLAG_FIELDS[action.dest]]
+    parser.description = f"Train {name} ({models.help(name)}) on a dataset; defaults below are {name}'s."
+
+    def listing(values: dict[str, Any]) -> str:
+        words = [f"{k}={format_assignment_value(v)}" for k, v in values.items()]
+        return textwrap.fill("  ".join(words), width=100, initial_indent="  ", subsequent_indent="  ",
+                             break_long_words=False, break_on_hyphens=False)
+
+    parser.epilog = (f"{name} model settings (--set model.KEY=VALUE):\n"
+                     f"{listing(to_dict(build_config(name)))}\n\n"
+                     f"{name} training settings (--set train.KEY=VALUE):\n{listing(train_cfg)}")
 
 
 def duration(text: str) -> float:
@@ -220,6 +274,8 @@ def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
         train_cfg = from_dict(TrainConfig, {**saved["train"], **train_vals})
         changed = {k: (saved["train"].get(k), v) for k, v in to_dict(train_cfg).items()
                    if _norm(saved["train"].get(k)) != _norm(v)}
+        check_config_unedited(run_dir, saved, {"model": name, "model_config": to_dict(model_cfg),
+                                               "data_options": data_options, "train": to_dict(train_cfg)})
         if changed:
             log.warning("resuming with changed training settings: %s",
                         ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()))

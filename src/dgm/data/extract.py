@@ -26,7 +26,7 @@ def _tar_members(archive: Path, root: Path):
     try:
         tf = tarfile.open(archive, "r:*")
         members = tf.getmembers()  # reads the whole index: a truncated archive fails here, before any write
-    except (tarfile.TarError, OSError, EOFError) as e:
+    except (tarfile.TarError, OSError, EOFError, ValueError) as e:
         raise DataError(f"{archive} is truncated or not a tar archive ({e}); delete it and fetch it again") from None
     for m in members:
         if m.issym() or m.islnk():
@@ -48,7 +48,7 @@ def _zip_members(archive: Path, root: Path):
     try:
         zf = zipfile.ZipFile(archive)
         infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError) as e:  # e.g. "zip version 6.4"
         raise DataError(f"{archive} is truncated or not a zip archive ({e}); delete it and fetch it again") from None
     for info in infos:
         mode = info.external_attr >> 16
@@ -72,16 +72,35 @@ def safe_extract(archive: Path, dest: Path) -> list[Path]:
     root = Path(os.path.realpath(dest))
     if zipfile.is_zipfile(archive):
         zf, infos = _zip_members(archive, root)
+        files = [root / i.filename.replace("\\", "/") for i in infos if not i.is_dir()]
         with zf:
             dest.mkdir(parents=True, exist_ok=True)
-            zf.extractall(root)
-        return [root / i.filename.replace("\\", "/") for i in infos if not i.is_dir()]
+            _extracting(archive, files, lambda: zf.extractall(root))
+        return files
     tf, members = _tar_members(archive, root)
+    files = [root / m.name for m in members if m.isreg()]
     with tf:
         dest.mkdir(parents=True, exist_ok=True)
         # Our checks are stricter than the "data" filter; the filter (Python >= 3.11.4) is a second line of defence.
         if hasattr(tarfile, "data_filter"):
-            tf.extractall(root, members=members, filter="data")
+            _extracting(archive, files, lambda: tf.extractall(root, members=members, filter="data"))
         else:  # pragma: no cover - old interpreters
-            tf.extractall(root, members=members)
-    return [root / m.name for m in members if m.isreg()]
+            _extracting(archive, files, lambda: tf.extractall(root, members=members))
+    return files
+
+
+def _extracting(archive: Path, files: list[Path], extract) -> None:
+    """Run ``extract``; when a member turns out corrupt (bad CRC, truncated stream, an unsupported zip feature
+    such as encryption), remove the files written so far and raise DataError."""
+    import tarfile
+    import zipfile
+    import zlib
+
+    try:
+        extract()
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, ValueError, NotImplementedError,
+            RuntimeError) as e:
+        for f in files:
+            f.unlink(missing_ok=True)
+        raise DataError(f"{archive} is corrupt or uses an unsupported feature ({e}); nothing was kept; delete it "
+                        "and fetch it again") from None

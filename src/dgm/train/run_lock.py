@@ -60,8 +60,9 @@ class RunLock:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise ConfigError(f"--out {self.run_dir}: a file is in the way; choose a directory path") from None
-        except PermissionError:
-            raise ConfigError(f"--out {self.run_dir}: not writable; choose a directory you can write to") from None
+        except OSError as e:  # no permission, a read-only disk (EROFS), a full one...
+            raise ConfigError(f"--out {self.run_dir}: cannot create it ({e.strerror}); choose a directory you can "
+                              "write to") from None
         held = (f"run directory {self.run_dir} is in use by {{who}}; wait for it to finish, or train into "
                 "another --out")
         if fcntl is not None:

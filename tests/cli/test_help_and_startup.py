@@ -1,0 +1,82 @@
+"""`dgm train MODEL --help` shows that model's real defaults and settings; Ctrl-C while `dgm` starts (torch takes
+seconds to import) exits 130 with one line, never a traceback."""
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dgm.cli.main import main
+from dgm.config import format_assignment_value, from_dict, to_dict
+from dgm.models.registry import build_config, models
+from dgm.train import TrainConfig
+
+
+@pytest.mark.parametrize("name", ["vae", "dcgan", "glow"])
+def test_train_model_help_shows_the_models_defaults(name, capsys):
+    assert main(["train", name, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    train = from_dict(TrainConfig, models.get(name).train)
+    assert "default: None" not in out
+    assert f"examples per optimisation step (default: {train.batch_size})" in out
+    assert f"learning rate (default: {train.lr})" in out
+    assert f"noise (default: {train.seed})" in out
+    if train.steps is not None:
+        assert f"steps in total (default: {train.steps})" in out
+    for key, value in to_dict(build_config(name)).items():  # every model setting, as --set takes it
+        assert f"{key}={format_assignment_value(value)}" in out
+    assert f"{name} training settings (--set train.KEY=VALUE)" in out
+    assert f"precision={train.precision}" in out
+
+
+def test_train_help_without_a_model_has_no_empty_defaults(capsys):
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "default: None" not in out and "model settings" not in out
+
+
+def test_format_assignment_value_round_trips_through_set():
+    from dgm.config import parse_assignment
+
+    for value in [3, 0.5, 1e-4, True, None, "tanh", [200, 200], (0.5, 0.999), []]:
+        text = format_assignment_value(value)
+        back = parse_assignment(f"k={text}")[1]
+        assert back == (list(value) if isinstance(value, tuple) else value), (value, text, back)
+
+
+def test_import_of_the_console_script_is_light():
+    # The console script imports dgm.cli.entry before its interrupt handling: nothing heavy may load there.
+    code = "import sys, dgm.cli.entry; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_ctrl_c_while_importing_torch_exits_130_without_a_traceback():
+    # A KeyboardInterrupt raised exactly where Ctrl-C most often lands: while torch is being imported.
+    code = """
+import sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Interrupt())
+from dgm.cli.entry import main
+sys.exit(main(["train", "vae", "--steps", "1"]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 130, out.stderr
+    assert out.stderr.strip() == "error: interrupted"
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_sigint_during_start_up(delay, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "dgm", "train", "vae", "--steps", "100000", "--no-progress",
+                             "--out", str(tmp_path / "r")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell's background job inherits SIGINT ignored; the user's terminal does not
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "error: interrupted" in err
