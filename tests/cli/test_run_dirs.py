@@ -158,3 +158,14 @@ def test_hand_edits_of_config_yaml_are_refused_on_resume_with_the_fix(tmp_path, 
     assert main(["train", "vae", "--resume", str(run), "--steps", "5", "--no-progress"]) == 0
     assert original.replace("steps: 2", "steps: 5").replace("lr: 0.001", "lr: 0.01").split("versions:")[0] == \
         cfg.read_text().split("versions:")[0]
+
+
+def test_metrics_logged_after_the_last_checkpoint_of_a_crashed_run_are_not_repeated(tmp_path):
+    run = tmp_path / "r"
+    assert train(run, "--steps", "6", "--set", "train.log_every=1", "--set", "train.checkpoint_every=2") == 0
+    with open(run / "metrics.jsonl", "a") as f:  # what a run killed at step 8, after its step-6 save, leaves
+        f.write('{"step": 7, "loss": 1.0}\n{"step": 8, "loss": 1.0}\n{"step": 9, "lo')
+    assert main(["train", "vae", "--resume", str(run), "--steps", "9", "--no-progress"]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if "loss" in r]
+    assert steps == list(range(1, 10)) and all(r["loss"] != 1.0 for r in records if "loss" in r)
