@@ -1,18 +1,26 @@
 """Contract tests over the model registry: every registered model builds from its default config, runs
 a loss with gradients on every parameter of each optimizer group, samples in range with seeded
 determinism, and survives save -> load with identical samples. A new model gets these for free: it only
-declares ``tiny`` config values (small widths) on its class."""
+declares ``tiny`` config values (small widths) on its class, and in ``contract`` how to exercise them where the
+defaults (28x28 images, fast sampling: ``dgm.models.base.CONTRACT_DEFAULTS``) do not suit it."""
+import dataclasses
+
 import pytest
 import torch
 
 import dgm.data
+from dgm.data.dataset import ImageDataset
 from dgm.models import Batch, HasELBO, HasLogProb, create, models
+from dgm.models.base import contract_settings
 from dgm.runs import load_run
 from dgm.train import TrainConfig, Trainer
 
 
-# autoregressive models sample pixel by pixel: their 28x28 sampling contracts run with `-m slow`
-NAMES = [pytest.param(n, marks=pytest.mark.slow) if "pixelcnn" in n else n for n in models.names()]
+def settings(name):
+    return contract_settings(models.get(name).cls)
+
+
+NAMES = [pytest.param(n, marks=pytest.mark.slow) if settings(n)["slow_sample"] else n for n in models.names()]
 
 
 def tiny(name, info, **kw):
@@ -21,8 +29,31 @@ def tiny(name, info, **kw):
 
 
 @pytest.fixture(scope="module")
-def images():
+def mnist():
     return dgm.data.load("mnist-10k").subset(slice(0, 64))
+
+
+def images_for(name, mnist):
+    """MNIST images in the model's contract shape (C, H, W): centre-cropped or zero-padded to H x W, the grey
+    channel repeated C times."""
+    c, h, w = settings(name)["image_shape"]
+
+    def fit(x, size, dim):  # centre crop or zero pad one spatial dim of (N, C, H, W) from 28 to size
+        if size <= 28:
+            return x.narrow(dim, (28 - size) // 2, size)
+        before = (size - 28) // 2
+        pad = [0, 0, 0, 0]
+        pad[(3 - dim) * 2:(3 - dim) * 2 + 2] = [before, size - 28 - before]
+        return torch.nn.functional.pad(x, pad)
+
+    x = fit(fit(mnist.data, h, 2), w, 3).repeat(1, c, 1, 1).contiguous()
+    return ImageDataset(x, mnist.labels, dataclasses.replace(mnist.info, shape=(c, h, w)))
+
+
+@pytest.fixture
+def images(request, mnist):
+    """The 64 images a test of model ``name`` (its parameter) uses."""
+    return images_for(request.node.callspec.params["name"], mnist)
 
 
 def batch_for(model, data, n=8):
@@ -57,7 +88,7 @@ def test_step_gradients_and_samples(name, images):
     labels = images.labels[:5]
     a = model.sample(5, generator=torch.Generator().manual_seed(3), labels=labels)
     b = model.sample(5, generator=torch.Generator().manual_seed(3), labels=labels)
-    assert a.shape == (5, 1, 28, 28) and torch.equal(a, b)
+    assert a.shape == (5, *images.info.shape) and torch.equal(a, b)
     assert a.min() >= 0 and a.max() <= 1
     with torch.no_grad():
         if isinstance(model, HasELBO):
@@ -97,12 +128,25 @@ def test_save_load_reproduces_samples(name, images, tmp_path):
         assert torch.equal(model.sample(4, generator=g1, labels=labels), loaded.sample(4, generator=g2, labels=labels))
 
 
-def test_one_batch_overfit(images):
+def test_one_batch_overfit(mnist):
     torch.manual_seed(0)
-    model = create("ae", images.info, hidden=(64,), latent_dim=8, likelihood="gaussian")
-    data = images.subset(slice(0, 16))
+    model = create("ae", mnist.info, hidden=(64,), latent_dim=8, likelihood="gaussian")
+    data = mnist.subset(slice(0, 16))
     tr = Trainer(model, data, TrainConfig(steps=300, batch_size=16, lr=3e-3), progress=False)
     first = model.loss(Batch(model.prepare(data.data)))["loss"].item()
     tr.fit()
     last = model.loss(Batch(model.prepare(data.data)))["loss"].item()
     assert last < first - 0.5 * abs(first)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32), (1, 28, 28)])
+def test_contract_images_take_the_declared_shape(shape, mnist, monkeypatch):
+    monkeypatch.setattr(models.get("vae").cls, "contract", {"image_shape": shape})
+    data = images_for("vae", mnist)
+    assert data.data.shape == (64, *shape) and data.info.shape == shape and data.data.dtype == torch.uint8
+    c, h, w = shape
+    if h <= 28:  # a centre crop of the digits
+        top, left = (28 - h) // 2, (28 - w) // 2
+        assert torch.equal(data.data[:, :1], mnist.data[:, :, top:top + h, left:left + w])
+    else:  # zero padding around them
+        assert data.data.sum() == mnist.data.sum() * shape[0] and data.data[..., :2, :].sum() == 0

@@ -10,6 +10,7 @@ import pytest
 
 import dgm.models
 from dgm.models import discover, models
+from dgm.models.base import contract_settings
 
 
 @pytest.fixture
@@ -69,3 +70,16 @@ def test_tiny_settings_are_config_fields(name):
     fields = {f.name for f in dataclasses.fields(cls.Config)}
     unknown = set(cls.tiny) - fields
     assert not unknown, f"{cls.__name__}.tiny names {sorted(unknown)}, not fields of {cls.Config.__name__}"
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_contract_settings_are_known_keys(name):
+    settings = contract_settings(models.get(name).cls)  # raises on an unknown key
+    c, h, w = settings["image_shape"]
+    assert c in (1, 3) and h > 0 and w > 0 and isinstance(settings["slow_sample"], bool)
+
+
+def test_an_unknown_contract_key_fails_loudly(monkeypatch):
+    monkeypatch.setattr(models.get("vae").cls, "contract", {"image_size": 8})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['image_size'\]; known: \['image_shape', 'slow_sample'\]"):
+        contract_settings(models.get("vae").cls)

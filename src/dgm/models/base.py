@@ -38,12 +38,29 @@ class OptimizerGroup:
     why: str = ""
 
 
+# How the registry's contract tests (tests/models/test_contract.py) exercise a model's tiny variant, unless its
+# class's ``contract`` says otherwise: the shape of the images they train and sample it on (a pixel-by-pixel
+# sampler declares a small one to keep the suite fast) and whether its sampling is still too slow for the
+# default run (then those tests are marked slow).
+CONTRACT_DEFAULTS: dict[str, Any] = {"image_shape": (1, 28, 28), "slow_sample": False}
+
+
+def contract_settings(cls: type) -> dict[str, Any]:
+    """``CONTRACT_DEFAULTS`` updated with ``cls.contract``; ValueError naming any unknown key (a typo must not
+    silently fall back to a default)."""
+    unknown = sorted(set(cls.contract) - set(CONTRACT_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{cls.__name__}.contract has unknown key(s) {unknown}; known: {sorted(CONTRACT_DEFAULTS)}")
+    return {**CONTRACT_DEFAULTS, **cls.contract}
+
+
 class GenerativeModel(nn.Module):
     """Base class: subclasses define ``loss`` (or ``training_step``) and ``sample``.
 
     Class attributes: ``Config`` (frozen dataclass), ``input_transform`` (a name in
     ``dgm.data.input_transforms``), ``default_train`` (the paper's training settings), ``tiny`` (config values
-    for the contract tests), ``manual_optimization`` (True: the trainer calls ``training_step``).
+    for the contract tests), ``contract`` (how those tests exercise it: keys of ``CONTRACT_DEFAULTS``),
+    ``manual_optimization`` (True: the trainer calls ``training_step``).
     ``sample`` declares its model-specific keyword options (``temperature``, ``truncation``, ``mean``...) in
     its signature; an unknown option is an error (``check_sample_options`` names it and the known ones).
     ``log_prob_kind`` says what ``log_prob`` returns (see ``LIKELIHOOD_KINDS``).
@@ -54,6 +71,7 @@ class GenerativeModel(nn.Module):
     default_train: ClassVar[dict[str, Any]] = {}
     manual_optimization: ClassVar[bool] = False
     tiny: ClassVar[dict[str, Any]] = {}  # config values of a tiny variant, used by the registry contract tests
+    contract: ClassVar[dict[str, Any]] = {}  # how the contract tests exercise the tiny variant (CONTRACT_DEFAULTS)
     log_prob_kind: ClassVar[str] = "exact"  # what log_prob is, when the model has one: a LIKELIHOOD_KINDS key
 
     def __init__(self, config: Any, info: DatasetInfo):
