@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,12 @@ MODULES = {
 DISABLED = "string,fstring,decorator"
 
 
+def strict(command: str) -> str:
+    """``command`` with every failing exit status mapped to 1: mutmut 2 counts only status 1 as killed, so a
+    mutant that breaks an import (pytest exits 2: collection error) would otherwise count as a survivor."""
+    return "sh -c " + shlex.quote(f"{command} || exit 1")
+
+
 def mutmut(*args: str) -> str:
     return subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=REPO, capture_output=True, text=True).stdout
 
@@ -59,7 +66,7 @@ def score(module: str, tests: str) -> dict:
     (REPO / ".mutmut-cache").unlink(missing_ok=True)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "mutmut", "run", "--paths-to-mutate", module, "--tests-dir", "tests",
-                    "--disable-mutation-types", DISABLED, "--runner", f"{PYTEST} {tests}", "--no-progress"],
+                    "--disable-mutation-types", DISABLED, "--runner", strict(f"{PYTEST} {tests}"), "--no-progress"],
                    cwd=REPO, capture_output=True, text=True)
     counts = {kind: mutmut("result-ids", kind).split() for kind in ("killed", "survived", "timeout", "suspicious")}
     diffs = {i: mutmut("show", i) for i in counts["survived"]}

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from dgm.models.gan import get_objective, objectives
+from dgm.errors import ConfigError
+from dgm.models.gan import GANConfig, get_objective, objectives
 
 REAL = torch.tensor([2.0, -0.5, 0.3, 4.0], dtype=torch.float64)
 FAKE = torch.tensor([-1.5, 0.7, -3.0, 0.2], dtype=torch.float64)
@@ -109,3 +110,15 @@ def _train_discriminator():
     ratio = torch.sigmoid(_log_normal(x, 0.0, 1.0) - _log_normal(x, 1.0, 0.5))
     with torch.no_grad():
         return torch.sigmoid(d(x)), ratio
+
+
+@pytest.mark.parametrize("name", objectives.names())
+def test_label_smoothing_is_accepted_exactly_where_the_objective_has_labels(name):
+    obj = get_objective(name)
+    uses_target = not torch.equal(obj.d_loss(REAL, FAKE, 0.9), obj.d_loss(REAL, FAKE, 1.0))
+    assert obj.labelled == uses_target == (name in ("minimax", "non-saturating", "least-squares"))
+    if obj.labelled:
+        assert GANConfig(objective=name, label_smoothing=0.1).label_smoothing == 0.1
+    else:
+        with pytest.raises(ConfigError, match=f"no meaning for the {name} objective"):
+            GANConfig(objective=name, label_smoothing=0.1)

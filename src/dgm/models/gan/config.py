@@ -6,6 +6,7 @@ from typing import Literal
 
 from ...config import positive
 from ...errors import ConfigError
+from .objectives import get_objective
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class GANConfig:
                               f"{self.g_conditioning!r} and d_conditioning {self.d_conditioning!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.label_smoothing and self.objective in ("wasserstein", "hinge"):
+        if self.label_smoothing and not get_objective(self.objective).labelled:
             raise ConfigError(f"label_smoothing has no meaning for the {self.objective} objective (no labels)")
 
     @property
