@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import dgm.data
-from dgm.metrics.inception_score import inception_score
+from dgm.metrics.inception_score import class_histogram, inception_score
 from dgm.metrics.precision_recall import knn_radii, precision_recall
 
 
@@ -22,6 +22,23 @@ def test_inception_score_of_a_small_table():
     assert out["is_mean"] == pytest.approx((s1 + s2) / 2, rel=1e-9)
     assert out["is_std"] == pytest.approx(abs(s1 - s2) / math.sqrt(2), rel=1e-9)  # sample std of two values
     assert out["splits"] == 2
+
+
+def test_inception_score_defaults_and_edges():
+    probs = torch.softmax(torch.randn(40, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64), 1)
+    out = inception_score(probs)
+    assert out["splits"] == 10  # the convention of Salimans et al.'s code: 10 splits
+    # rows are renormalised: unnormalised class scores give the score of their distribution
+    assert inception_score(3 * probs)["is_mean"] == pytest.approx(out["is_mean"], rel=1e-12)
+    one = inception_score(probs, splits=1)
+    assert one["splits"] == 1 and one["is_std"] == 0.0  # no spread from a single split (not NaN)
+
+
+def test_class_histogram_by_hand():
+    probs = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.3, 0.7, 0.0]])
+    out = class_histogram(probs)
+    assert out == {"class_share": [0.3333, 0.6667, 0.0], "modes_covered": 2, "classes": 3,
+                   "min_share": 0.0, "max_share": pytest.approx(2 / 3)}
 
 
 def grid(*values):
@@ -42,6 +59,21 @@ def test_precision_recall_density_coverage_on_a_line():
     assert out == pytest.approx({"precision": 1.0, "recall": 0.1, "density": 2.0, "coverage": 0.2, "k": 1})
     swapped = precision_recall(fake, real, k=1)
     assert swapped["precision"] == pytest.approx(0.1) and swapped["recall"] == pytest.approx(1.0)
+
+
+def test_a_point_on_a_ball_boundary_is_inside():
+    """The papers' balls are closed (distance <= the k-NN radius). Reals 0, 1, 2, 3 and fakes 4, 5, k=1: every
+    radius is 1. Fake 4 is at distance exactly 1 from real 3: precision 1/2 (fake 5 is outside), density
+    1/2; real 3 is in fake 4's ball (recall 1/4) and has fake 4 in its own ball (coverage 1/4)."""
+    out = precision_recall(grid(0, 1, 2, 3), grid(4, 5), k=1)
+    assert out == {"precision": 0.5, "recall": 0.25, "density": 0.5, "coverage": 0.25, "k": 1}
+
+
+def test_k_defaults_to_3():  # Kynkaanniemi et al. and Naeem et al. use k = 3
+    g = torch.Generator().manual_seed(1)
+    real, fake = torch.randn(30, 4, generator=g), torch.randn(20, 4, generator=g)
+    assert torch.equal(knn_radii(real), knn_radii(real, k=3))
+    assert precision_recall(real, fake) == precision_recall(real, fake, k=3) and precision_recall(real, fake)["k"] == 3
 
 
 def whole_matrix(real, fake, k):

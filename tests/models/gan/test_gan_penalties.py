@@ -58,6 +58,9 @@ def test_weight_clipping():
         layer.weight.mul_(10)
     clip_weights(layer.parameters(), 0.01)
     assert all(p.abs().max() <= 0.01 for p in layer.parameters())
+    w = torch.nn.Parameter(torch.tensor([-2.0, -0.005, 0.0, 0.003, 3.0]))
+    clip_weights([w], 0.01)  # clamped to [-c, c]: inside untouched, outside to the nearest bound
+    assert torch.equal(w.data, torch.tensor([-0.01, -0.005, 0.0, 0.003, 0.01]))
 
 
 def test_wgan_critic_is_clipped_before_use(mnist64, tiny_gan):
