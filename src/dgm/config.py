@@ -161,6 +161,11 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def plain_value(value: Any) -> Any:
+    """Configs hold tuples where YAML and JSON give lists: compare (and record) values as lists."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 def format_assignment_value(value: Any) -> str:
     """A value as ``--set key=VALUE`` reads it back (the inverse of parse_assignment): [a,b] lists, null."""
     if isinstance(value, (list, tuple)):

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import yaml
 
-from .config import format_assignment_value
+from .config import format_assignment_value, plain_value
 from .data.dataset import DatasetInfo
 from .errors import CheckpointError, ConfigError
 from .models.base import GenerativeModel, check_sample_options
@@ -57,13 +57,13 @@ def check_config_unedited(run_dir: Path, saved: dict[str, Any], resuming: dict[s
     for section, now in resuming.items():
         before, edited = saved.get(section), on_disk.get(section)
         if not isinstance(now, dict):
-            if _plain(edited) not in (_plain(before), _plain(now)):
+            if plain_value(edited) not in (plain_value(before), plain_value(now)):
                 edits.append((section, before, edited))
             continue
         edited = edited if isinstance(edited, dict) else {}
         for key in sorted(set(now) | set(edited)):
             b, e = (before or {}).get(key), edited.get(key)
-            if _plain(e) not in (_plain(b), _plain(now.get(key))):
+            if plain_value(e) not in (plain_value(b), plain_value(now.get(key))):
                 edits.append((f"{section}.{key}", b, e))
     if not edits:
         return
@@ -76,11 +76,6 @@ def check_config_unedited(run_dir: Path, saved: dict[str, Any], resuming: dict[s
     raise ConfigError(f"{path} was edited ({listed}), but a resume takes its settings from the checkpoint and the "
                       f"command line and rewrites config.yaml: {how}, or restore or delete config.yaml to resume "
                       "unchanged")
-
-
-def _plain(v: Any) -> Any:
-    """YAML gives lists where configs hold tuples; compare them as lists."""
-    return list(v) if isinstance(v, tuple) else v
 
 
 def model_from_checkpoint(ckpt: Checkpoint, ema: bool = True) -> GenerativeModel:

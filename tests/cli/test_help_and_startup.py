@@ -69,8 +69,9 @@ sys.exit(main(["train", "vae", "--steps", "1"]))
     assert out.stderr.strip() == "error: interrupted"
 
 
-@pytest.mark.parametrize("delay", [0.3, 1.0])
+@pytest.mark.parametrize("delay", [0.3, 1.0, 2.0])  # (before ~0.1 s Python itself is still starting)
 def test_sigint_during_start_up(delay, tmp_path):
+    """Whenever the first Ctrl-C lands (imports, parsing, data loading, training): exit 130, one line."""
     proc = subprocess.Popen([sys.executable, "-m", "dgm", "train", "vae", "--steps", "100000", "--no-progress",
                              "--out", str(tmp_path / "r")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             # a shell's background job inherits SIGINT ignored; the user's terminal does not
@@ -80,3 +81,38 @@ def test_sigint_during_start_up(delay, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "error: interrupted" in err
+
+
+def test_a_second_ctrl_c_during_the_imports_interrupts_at_once():
+    code = """
+import os, signal, sys
+class Interrupt:  # two Ctrl-C while torch is imported: the first is held, the second interrupts
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+sys.meta_path.insert(0, Interrupt())
+from dgm.cli.entry import main
+sys.exit(main(["train", "vae", "--steps", "1"]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 130 and out.stderr.strip() == "error: interrupted", out.stderr
+
+
+def test_one_ctrl_c_during_the_imports_is_held_until_they_finish():
+    code = """
+import os, signal, sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+sys.meta_path.insert(0, Interrupt())
+from dgm.cli.entry import main
+code = main(["train", "vae", "--steps", "1"])
+print("torch" in sys.modules and hasattr(sys.modules["torch"], "nn"))
+sys.exit(code)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 130 and out.stderr.strip() == "error: interrupted", out.stderr
+    assert out.stdout.strip() == "True"  # the imports completed, nothing half-initialised

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..config import coerce, format_assignment_value, from_dict, load_yaml, parse_assignment, to_dict
+from ..config import coerce, from_dict, load_yaml, parse_assignment, plain_value, to_dict
 from ..errors import ConfigError
 from ..models.registry import build_config, create, models
 from ..runs import check_config_unedited, load_data, load_validation, new_run_dir, write_run_config
@@ -18,6 +18,7 @@ from ..train.checkpoint import check_run_checkpoint, clean_stale, committed
 from ..train.run_lock import RunLock
 from ..train.schedule import parse_duration
 from .common import add_data_dir, add_device, positive_float, positive_int, split_sections
+from .model_help import FLAG_FIELDS, DefaultsFormatter, ModelHelp
 
 log = logging.getLogger("dgm")
 DEFAULT_DATA = "mnist-10k"
@@ -59,58 +60,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-class DefaultsFormatter(argparse.RawDescriptionHelpFormatter):
-    """Help that shows a flag's default where it has a real one (not None, False or empty)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        d = action.default
-        if d is None or d is False or d == [] or d == argparse.SUPPRESS or "default" in text or not action.option_strings:
-            return text
-        return f"{text} (default: %(default)s)".lstrip()
-
-
-# flag dest -> the TrainConfig field it sets (their defaults come from the model's preset)
-FLAG_FIELDS = {"steps": "steps", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "seed": "seed",
-               "time_budget": "time_budget_s", "device": "device"}
-
-
-class ModelHelp(argparse.Action):
-    """``dgm train MODEL --help``: the help with MODEL's real defaults (its preset's training settings) and a
-    list of its model and training settings for --set; plain help without a (known) MODEL."""
-
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
-        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        name = getattr(namespace, "model", None)
-        if name in models:
-            describe_model_defaults(parser, name)
-        parser.print_help()
-        parser.exit()
-
-
-def describe_model_defaults(parser: argparse.ArgumentParser, name: str) -> None:
-    """Put model ``name``'s defaults into ``parser``'s help: flag defaults and an epilog of every setting."""
-    import textwrap
-
-    entry = models.get(name)
-    train_cfg = to_dict(from_dict(TrainConfig, entry.train))
-    for action in parser._actions:
-        if action.dest in FLAG_FIELDS:
-            action.default = train_cfg[FLAG_FIELDS[action.dest]]
-    parser.description = f"Train {name} ({models.help(name)}) on a dataset; defaults below are {name}'s."
-
-    def listing(values: dict[str, Any]) -> str:
-        words = [f"{k}={format_assignment_value(v)}" for k, v in values.items()]
-        return textwrap.fill("  ".join(words), width=100, initial_indent="  ", subsequent_indent="  ",
-                             break_long_words=False, break_on_hyphens=False)
-
-    parser.epilog = (f"{name} model settings (--set model.KEY=VALUE):\n"
-                     f"{listing(to_dict(build_config(name)))}\n\n"
-                     f"{name} training settings (--set train.KEY=VALUE):\n{listing(train_cfg)}")
-
-
 def duration(text: str) -> float:
     """argparse type for --time-budget: '900', '15m', '1h30m' -> seconds."""
     try:
@@ -138,9 +87,7 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
     sets = dict(parse_assignment(a) for a in args.set)
     for s, vals in split_sections(sets, tuple(sections)).items():
         sections[s].update(vals)
-    flags = {"steps": args.steps, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-             "seed": args.seed, "time_budget_s": getattr(args, "time_budget", None),
-             "device": getattr(args, "device", None)}
+    flags = {field: getattr(args, dest, None) for dest, field in FLAG_FIELDS.items()}
     train = sections["train"]
     train.update({k: v for k, v in flags.items() if v is not None})
     if args.steps is not None:
@@ -160,13 +107,9 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
 def check_unchanged(kind: str, saved: dict[str, Any], requested: dict[str, Any]) -> None:
     """Every explicitly requested architecture field must equal the checkpoint's (before loading anything)."""
     diffs = [f"{k} {saved.get(k)!r} (checkpoint) != {v!r} (requested)" for k, v in requested.items()
-             if _norm(saved.get(k)) != _norm(v)]
+             if plain_value(saved.get(k)) != plain_value(v)]
     if diffs:
         raise ConfigError(f"config mismatch: {'; '.join(diffs)}; start a new run (--out) to change the {kind}")
-
-
-def _norm(v: Any) -> Any:
-    return list(v) if isinstance(v, tuple) else v
 
 
 def make_deterministic() -> None:
@@ -273,7 +216,7 @@ def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
         data_options = saved.get("data_options", {})
         train_cfg = from_dict(TrainConfig, {**saved["train"], **train_vals})
         changed = {k: (saved["train"].get(k), v) for k, v in to_dict(train_cfg).items()
-                   if _norm(saved["train"].get(k)) != _norm(v)}
+                   if plain_value(saved["train"].get(k)) != plain_value(v)}
         check_config_unedited(run_dir, saved, {"model": name, "model_config": to_dict(model_cfg),
                                                "data_options": data_options, "train": to_dict(train_cfg)})
         if changed:
@@ -311,7 +254,7 @@ def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
                              **({"skipped_bad_images": skipped} if skipped else {}),
                              **({"validation": f"{val_data.info.split} ({len(val_data)})"} if val_data else {})}}
     if changed:
-        resolved["resumed_with_changes"] = {k: list(map(_plain, v)) for k, v in changed.items()}
+        resolved["resumed_with_changes"] = {k: list(map(plain_value, v)) for k, v in changed.items()}
     write_run_config(run_dir, resolved)
     if trainer.done():
         log.info("nothing to do: the run is already at step %d (%.0f training seconds); raise --steps or "
@@ -330,9 +273,3 @@ def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
         print(f"validation {key[4:]} {last[key]:.4g} on {last['val/n']} {last['val/split']} examples{best}")
     print(f"run: {run_dir}  samples: {run_dir / 'samples' / 'final.png'}")
     return 0
-
-
-def _plain(v: Any) -> Any:
-    return list(v) if isinstance(v, tuple) else v
-
-
