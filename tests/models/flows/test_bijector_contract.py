@@ -33,6 +33,12 @@ def inputs(b, n, seed=1, dtype=torch.float32):
 
 
 @pytest.mark.parametrize("name", bijectors.names())
+def test_domain_is_declared(name):  # the contract draws inputs from it: an unknown value would test nothing
+    assert bijectors.get(name)(SHAPE).domain in ("real", "unit")
+    assert Bijector.domain == "real"  # the default: most layers take any real input
+
+
+@pytest.mark.parametrize("name", bijectors.names())
 def test_inverse_of_forward_is_identity(name):
     b = example(name)
     x = inputs(b, 8)
