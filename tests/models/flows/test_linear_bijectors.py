@@ -19,6 +19,19 @@ def test_invertible_1x1_convs_start_as_rotations():
         torch.testing.assert_close(float(layer.log_abs_det().detach()), float(torch.linalg.slogdet(w)[1]), atol=1e-5, rtol=0)
 
 
+def test_log_det_counts_every_pixel_of_a_non_square_image():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 3, 5)  # H != W: ladj = H * W * log|det W|
+    for layer in (InvConv1x1(3), InvConv1x1LU(3)):
+        with torch.no_grad():
+            for p in layer.parameters():
+                p.add_(0.3 * torch.randn_like(p))
+        _, ladj = layer(x)
+        expected = 15 * torch.linalg.slogdet(layer.matrix().detach())[1]
+        assert abs(float(expected)) > 0.1
+        torch.testing.assert_close(ladj.detach(), expected.expand(2), atol=1e-4, rtol=1e-4)
+
+
 def test_lu_parts_stay_triangular_whatever_the_optimiser_writes():
     torch.manual_seed(0)
     layer = InvConv1x1LU(4)
@@ -32,7 +45,7 @@ def test_lu_parts_stay_triangular_whatever_the_optimiser_writes():
 
 def test_actnorm_initialises_from_the_first_training_batch_only():
     torch.manual_seed(0)
-    x = torch.randn(16, 3, 4, 4, dtype=torch.float64) * torch.tensor([1.0, 3.0, 0.5]).view(1, 3, 1, 1).double() + 2
+    x = torch.randn(16, 3, 4, 5, dtype=torch.float64) * torch.tensor([1.0, 3.0, 0.5]).view(1, 3, 1, 1).double() + 2
     norm = ActNorm(3).double()
     norm.eval()
     y, _ = norm(x)
@@ -43,7 +56,7 @@ def test_actnorm_initialises_from_the_first_training_batch_only():
     torch.testing.assert_close(y.var(dim=(0, 2, 3), unbiased=False), torch.ones(3, dtype=torch.float64),
                                atol=1e-5, rtol=0)
     std = x.std(dim=(0, 2, 3), unbiased=False)
-    torch.testing.assert_close(ladj, torch.full((16,), -16 * float(torch.log(std + 1e-6).sum()), dtype=torch.float64))
+    torch.testing.assert_close(ladj, torch.full((16,), -20 * float(torch.log(std + 1e-6).sum()), dtype=torch.float64))
     again, _ = norm(3 * x)  # initialised once: a later batch is not normalised afresh
     torch.testing.assert_close(again, (3 * x + norm.bias) * torch.exp(norm.log_scale))
 
