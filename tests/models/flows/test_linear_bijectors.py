@@ -1,6 +1,9 @@
 """The flows' linear layers by hand: invertible 1x1 convolutions start as rotations (log|det| = 0, Kingma &
 Dhariwal's initialisation) in both parametrisations, and ActNorm's data-dependent initialisation gives that
 batch zero mean and unit (population) variance per channel, once, in training mode only."""
+import math
+
+import pytest
 import torch
 
 from dgm.models.flows.invconv import InvConv1x1, InvConv1x1LU, random_rotation
@@ -68,3 +71,20 @@ def test_scaling_by_hand():
     y, ladj = layer(torch.tensor([[2.0, 3.0]]))
     torch.testing.assert_close(y, torch.tensor([[2 * 1.6487213, 3 * 0.36787944]]))
     torch.testing.assert_close(ladj, torch.tensor([-0.5]))
+
+
+def test_preprocessing_by_hand():
+    from dgm.models.flows.preprocess import Affine, Logit, preprocessing
+
+    x = torch.tensor([[0.0, 0.25, 0.999]], dtype=torch.float64)
+    centre, ladj = preprocessing.get("center")(0.05)(x)  # Glow: x - 0.5, volume-preserving
+    assert torch.equal(centre, x - 0.5) and torch.equal(ladj, torch.zeros(1, dtype=torch.float64))
+    same, ladj = preprocessing.get("none")(0.05)(x)
+    assert torch.equal(same, x) and torch.equal(ladj, torch.zeros(1, dtype=torch.float64))
+    assert torch.equal(Affine()(x)[0], x)  # the identity by default
+    y, _ = Logit()(x)  # RealNVP's alpha = 0.05 by default: 0 -> logit(0.05)
+    assert float(y[0, 0]) == pytest.approx(math.log(0.05 / 0.95), rel=1e-12)
+    y, ladj = preprocessing.get("logit")(0.1)(x)
+    p = 0.1 + 0.8 * x
+    torch.testing.assert_close(y, torch.log(p / (1 - p)))
+    torch.testing.assert_close(ladj, (math.log(0.8) - torch.log(p) - torch.log(1 - p)).sum(1))
