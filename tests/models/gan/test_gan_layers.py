@@ -59,6 +59,9 @@ def test_orthogonal_penalty_formula():
     torch.testing.assert_close(orthogonal_penalty([w]), expected)
     q, _ = torch.linalg.qr(torch.randn(6, 6))
     assert float(orthogonal_penalty([3.0 * q])) < 1e-8  # orthogonal rows of any norm cost nothing
+    v = torch.randn(4, 7)
+    torch.testing.assert_close(orthogonal_penalty([w, v, w]), 2 * expected + orthogonal_penalty([v]))  # a sum
+    assert float(orthogonal_penalty([])) == 0.0
 
 
 def test_matrix_weights_skip_embeddings_and_vectors():
