@@ -42,6 +42,50 @@ def test_standard_error_over_the_examples():
     assert r["stderr_nats"] == pytest.approx(float(values.std() / math.sqrt(30)))
 
 
+class NoisyBound(GenerativeModel):
+    """A stand-in bound: elbo = -sum(x) + one N(0, 1) draw per example from the evaluation's generator, on
+    dynamically binarised pixels (which draw from it too), so the figure depends on the seed and the batching."""
+
+    input_transform = "binary"
+    likelihood_note = "a test note"
+
+    def elbo(self, x, k=1, generator=None):
+        return -x.flatten(1).sum(1) + torch.randn(x.shape[0], generator=generator, dtype=x.dtype) - math.log(k)
+
+
+def test_bounds_their_defaults_and_their_seed():
+    info = DatasetInfo("b", "test", (1, 3, 3))
+    data = ImageDataset(torch.randint(0, 256, (250, 1, 3, 3), dtype=torch.uint8), None, info)
+    model = NoisyBound(None, info)
+    r = negative_log_likelihood(model, data)
+    assert r["kind"] == "bound" and r["estimator"] == "elbo" and r["k"] == 1 and r["seed"] == 0 and r["n"] == 250
+    assert r["likelihood_note"] == "a test note"
+    # the defaults are k=1, batches of 100, seed 0 (the binarisation and the noise draw in that order)
+    assert r == negative_log_likelihood(model, data, k=1, batch_size=100, seed=0)
+    assert r != negative_log_likelihood(model, data, batch_size=101)
+    assert r != negative_log_likelihood(model, data, seed=1)
+    five = negative_log_likelihood(model, data, k=5)
+    assert five["estimator"] == "iwae-5" and five["nll_nats"] == pytest.approx(r["nll_nats"] + math.log(5))
+
+
+def test_a_model_without_a_likelihood_is_refused():
+    info = DatasetInfo("b", "test", (1, 2, 2))
+    data = ImageDataset(torch.zeros(3, 1, 2, 2, dtype=torch.uint8), None, info)
+    with pytest.raises(TypeError, match="neither log_prob nor elbo"):
+        negative_log_likelihood(GenerativeModel(None, info), data)
+
+
+def test_standard_error_of_two_examples():  # sample std |a - b| / sqrt(2), over sqrt(2): |a - b| / 2
+
+    class Two(UniformBytes):
+        def log_prob(self, x):
+            return -x.double().flatten(1).sum(1)
+
+    info = DatasetInfo("u", "test", (1, 1, 1))
+    data = ImageDataset(torch.tensor([0, 255], dtype=torch.uint8).view(2, 1, 1, 1), None, info)
+    assert negative_log_likelihood(Two(None, info), data)["stderr_nats"] == pytest.approx(0.5)
+
+
 def test_bits_per_dim_formula():
     assert bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
 
