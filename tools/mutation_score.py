@@ -45,6 +45,8 @@ MODULES = {
     "src/dgm/metrics/likelihood.py": "tests/metrics/test_likelihood.py",
     "src/dgm/metrics/fid.py": "tests/metrics/test_quality_math.py tests/metrics/test_metrics_by_hand.py",
     "src/dgm/metrics/kid.py": "tests/metrics/test_quality_math.py tests/metrics/test_metrics_by_hand.py",
+    "src/dgm/train/schedule.py": "tests/train/test_schedule.py",
+    "src/dgm/train/ema.py": "tests/train/test_resume.py -k ema",
 }
 # mutation types scored: operators, numbers, names, keywords, arguments, boolean tests (not the strings of
 # messages and record keys, whose consumers' tests cover them)
