@@ -102,3 +102,11 @@ def test_precision_recall_on_a_collapsed_generator():
     collapsed = real[:20].repeat(20, 1) + 1e-3 * torch.randn(400, real.shape[1])
     r = precision_recall(real, collapsed)
     assert r["precision"] > 0.9 and r["recall"] < 0.3  # good samples, poor coverage of the data
+
+
+def test_feature_statistics_need_two_vectors_and_no_more():
+    mu, cov = feature_statistics(torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]))  # N = 2 < D = 3 is fine
+    torch.testing.assert_close(mu, torch.tensor([2.0, 2.0, 2.0], dtype=torch.float64))
+    torch.testing.assert_close(cov, torch.tensor([[2.0, 0, -2], [0, 0, 0], [-2, 0, 2]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="at least 2 feature vectors for a covariance, got 1"):
+        feature_statistics(torch.ones(1, 5))
