@@ -110,3 +110,20 @@ def test_feature_statistics_need_two_vectors_and_no_more():
     torch.testing.assert_close(cov, torch.tensor([[2.0, 0, -2], [0, 0, 0], [-2, 0, 2]], dtype=torch.float64))
     with pytest.raises(ValueError, match="at least 2 feature vectors for a covariance, got 1"):
         feature_statistics(torch.ones(1, 5))
+
+
+def test_kid_sizes_defaults_and_seed():
+    import inspect
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(120, 4, generator=g), torch.randn(110, 4, generator=g) + 0.5
+    mmd2_unbiased(a[:2], b[:2])  # two samples per set are enough; fewer on either side are refused
+    for x, y in ((a[:1], b[:2]), (a[:2], b[:1])):
+        with pytest.raises(ValueError, match="at least 2 samples in each set"):
+            mmd2_unbiased(x, y)
+    defaults = {k: v.default for k, v in inspect.signature(kid).parameters.items() if k != "features_a"}
+    assert defaults == {"features_b": inspect.Parameter.empty, "subsets": 100, "subset_size": 1000, "seed": 0}
+    r = kid(a, b, subsets=5, subset_size=50)  # Binkowski et al.'s protocol is 100 subsets of 1000
+    assert r == kid(a, b, subsets=5, subset_size=50, seed=0) != kid(a, b, subsets=5, subset_size=50, seed=1)
+    assert kid(a, b, subsets=1, subset_size=50)["kid_std"] == 0.0  # no spread from one subset (not NaN)
+    assert kid(a, b, subsets=2, subset_size=50)["kid_std"] > 0
