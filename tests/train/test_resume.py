@@ -243,6 +243,13 @@ def test_restore_rng_round_trip_and_missing_piece():
         restore_rng(gen2, tensors, {"numpy": meta["numpy"]})
 
 
+@pytest.mark.parametrize("decay", [0.0, 1.0, -0.5, 1.5])
+def test_ema_decay_outside_the_open_unit_interval_is_refused(decay):
+    # 0 would make the EMA a copy of the weights, 1 would freeze it at the initial ones: both are mistakes
+    with pytest.raises(ValueError, match=r"ema decay must be in \(0, 1\)"):
+        EMA(torch.nn.Linear(2, 2), decay)
+
+
 def test_ema_update_matches_formula():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
