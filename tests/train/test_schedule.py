@@ -10,7 +10,7 @@ import torch
 from dgm.errors import ConfigError
 from dgm.train import TrainConfig, read_checkpoint
 from dgm.train.callbacks import Callback
-from dgm.train.schedule import TrainClock, lr_factor, parse_duration, schedule_by_time
+from dgm.train.schedule import TrainClock, decay_progress, lr_factor, parse_duration, schedule_by_time
 
 
 def cfg(**kw) -> TrainConfig:
@@ -137,3 +137,35 @@ def test_time_clock_pauses_and_resumes_from_recorded_seconds(monkeypatch):
     clock.stop()
     now[0] += 1000  # not running: does not count
     assert clock.seconds() == pytest.approx(37.0)
+
+
+def test_progress_past_the_end_holds_the_final_lr():
+    # a time-clocked run checks its budget after the step, so progress can pass 1 by a step: the lr must stay
+    # at its final value, never go below lr_min (or negative)
+    cfg = TrainConfig(lr=1e-3, lr_schedule="linear", lr_min=1e-4)
+    assert decay_progress(cfg, 1.5) == 1.0 and decay_progress(cfg, -0.5) == 0.0
+    assert lr_factor(cfg, 1.2, step=10_000) == pytest.approx(0.1)
+
+
+def test_train_clock_counts_every_paused_span(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("dgm.train.schedule.time.perf_counter", lambda: now[0])
+    clock = TrainClock()
+    assert clock.seconds() == 0.0  # a new run has trained no seconds
+    clock.start()
+    now[0] += 10  # 10 s of training
+    for pause in (3.0, 4.0):  # two evaluations: 7 s not charged
+        with clock.paused():
+            now[0] += pause
+    now[0] += 5
+    assert clock.seconds() == pytest.approx(15.0)
+    clock.stop()
+    resumed = TrainClock(clock.seconds())
+    assert resumed.seconds() == pytest.approx(15.0)
+
+
+def test_durations_below_a_second_are_durations():
+    assert parse_duration("0.5") == 0.5 and parse_duration("0.5s") == 0.5
+    for text in ("0", "0s", "0m"):
+        with pytest.raises(ValueError, match="must be > 0"):
+            parse_duration(text)
