@@ -1,5 +1,6 @@
 """`dgm train MODEL --help` shows that model's real defaults and settings; Ctrl-C while `dgm` starts (torch takes
 seconds to import) exits 130 with one line, never a traceback."""
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,16 @@ def test_train_help_without_a_model_has_no_empty_defaults(capsys):
     assert main(["train", "--help"]) == 0
     out = capsys.readouterr().out
     assert "default: None" not in out and "model settings" not in out
+
+
+@pytest.mark.parametrize("command", ["eval", "sample", "viz", "data", "list", "compare"])
+def test_every_subcommands_help_shows_only_real_defaults(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "default: None" not in out and "default: False" not in out
+    assert not re.search(r"\(default: [^()]*\) \(default: ", out)  # a stated default gets no second one
+    if command == "eval":
+        assert "importance samples for iwae (default: 1000)" in out  # a real default is still shown
 
 
 def test_format_assignment_value_round_trips_through_set():

@@ -8,6 +8,18 @@ from pathlib import Path
 from ..errors import ConfigError
 
 
+class ShownDefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows a flag's default where it has a real one (not None, False or empty) and its help text
+    does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if d is None or d is False or d == [] or d == argparse.SUPPRESS or "default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
 def positive_int(text: str) -> int:
     try:
         v = int(text)

@@ -17,7 +17,7 @@ from ..metrics.evaluate import ALL_METRICS, likelihood_record, parse_metrics, qu
 from ..metrics.features import default_feature_net, load_feature_net
 from ..runs import load_data, load_run, load_run_data, sample_images
 from ..viz.grids import to_uint8
-from .common import add_data_dir, add_device, positive_int
+from .common import ShownDefaultsFormatter, add_data_dir, add_device, positive_int
 from .eval_report import format_record, reference_table
 
 
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
                        f"dataset's test split. Metrics: {', '.join(ALL_METRICS)} (pr also gives density and "
                        "coverage). Runs get RUN_DIR/eval/metrics.json. With --reference DATASET, print what the "
                        "numbers mean on real data and degenerate baselines.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=ShownDefaultsFormatter)
     p.add_argument("target", nargs="?", help="run directory, checkpoint directory or samples .npz")
     p.add_argument("--metrics", default="auto", help="comma-separated metrics, or auto (all the model supports)")
     p.add_argument("--dataset", help="reference dataset (default: the run's; required for .npz)")

@@ -7,17 +7,11 @@ from typing import Any
 from ..config import format_assignment_value, from_dict, to_dict
 from ..models.registry import build_config, models
 from ..train import TrainConfig
+from .common import ShownDefaultsFormatter
 
 
-class DefaultsFormatter(argparse.RawDescriptionHelpFormatter):
-    """Help that shows a flag's default where it has a real one (not None, False or empty)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        d = action.default
-        if d is None or d is False or d == [] or d == argparse.SUPPRESS or "default" in text or not action.option_strings:
-            return text
-        return f"{text} (default: %(default)s)".lstrip()
+class DefaultsFormatter(ShownDefaultsFormatter, argparse.RawDescriptionHelpFormatter):
+    """``dgm train``'s help: real defaults only, and the epilog's listing kept as written."""
 
 
 # flag dest -> the TrainConfig field it sets (their defaults come from the model's preset)

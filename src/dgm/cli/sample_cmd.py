@@ -10,14 +10,14 @@ import torch
 from ..errors import ConfigError
 from ..runs import load_run, load_run_data, sample_images
 from ..viz.grids import save_samples, to_uint8
-from .common import add_device, output_file, positive_float, positive_int
+from .common import ShownDefaultsFormatter, add_device, output_file, positive_float, positive_int
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sample", help="sample from a trained run", description="Draw N samples from a trained run; "
                        ".png writes a grid (a scatter plot for 2-D data), .npz writes key 'images' as uint8 "
                        "(N, C, H, W) (or 'points' float32 (N, 2) for 2-D data).",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=ShownDefaultsFormatter)
     p.add_argument("run_dir", help="run directory or checkpoint directory")
     p.add_argument("-n", type=positive_int, default=64, help="number of samples")
     p.add_argument("--out", required=True, type=output_file, help="FILE.png or FILE.npz")

@@ -14,7 +14,7 @@ from ..viz.grids import save_grid
 from ..viz.generator_latent import interpolate_drawn, traverse_codes
 from ..viz.latent import interpolate, manifold, traverse
 from ..viz.neighbours import neighbour_grid
-from .common import add_data_dir, output_file, positive_float, positive_int
+from .common import ShownDefaultsFormatter, add_data_dir, output_file, positive_float, positive_int
 
 
 def add_parser(sub) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
                        "columns = continuous code --code-dim, or columns = categorical code when it has no "
                        "continuous ones); manifold: the decoded grid of a 2-D latent space; neighbours: each "
                        "sample (first column) beside its nearest training images in pixel space, to spot copies.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=ShownDefaultsFormatter)
     p.add_argument("run_dir")
     p.add_argument("kind", choices=("interpolate", "traverse", "manifold", "neighbours"))
     p.add_argument("--out", required=True, type=output_file, help="FILE.png")
