@@ -1,6 +1,9 @@
 """Run directories: naming, the resolved config file, and rebuilding a trained model from a checkpoint."""
 from __future__ import annotations
 
+import json
+import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,8 +16,10 @@ from .data.dataset import DatasetInfo
 from .errors import CheckpointError, ConfigError
 from .models.base import GenerativeModel, check_sample_options
 from .models.registry import build_config, create
-from .train.checkpoint import Checkpoint, check_run_checkpoint, read_checkpoint
+from .train.checkpoint import Checkpoint, check_run_checkpoint, committed, read_checkpoint
 from .train.trainer import load_weights
+
+log = logging.getLogger("dgm")
 
 
 def new_run_dir(model: str, data: str, root: str | Path = "runs") -> Path:
@@ -76,6 +81,31 @@ def check_config_unedited(run_dir: Path, saved: dict[str, Any], resuming: dict[s
     raise ConfigError(f"{path} was edited ({listed}), but a resume takes its settings from the checkpoint and the "
                       f"command line and rewrites config.yaml: {how}, or restore or delete config.yaml to resume "
                       "unchanged")
+
+
+def set_aside_later_checkpoints(run_dir: Path, step: int) -> None:
+    """Resuming from an older step abandons the run's later history: move later checkpoints to RUN/abandoned/
+    (kept, not deleted) and drop metrics.jsonl lines past ``step`` (they would repeat)."""
+    later = [p for p in committed(run_dir / "checkpoints") if int(p.name[5:]) > step]
+    if later:
+        dest = run_dir / "abandoned"
+        dest.mkdir(exist_ok=True)
+        for p in later:
+            os.replace(p, dest / f"{p.name}-{int(time.time())}")
+        log.warning("resuming %s from step %d: moved %d later checkpoint(s) to %s", run_dir, step, len(later), dest)
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        kept = []
+        for line in metrics.read_text().splitlines(keepends=True):
+            try:
+                record_step = json.loads(line).get("step", 0)
+            except ValueError:  # a line cut by a crash
+                continue
+            if isinstance(record_step, int) and record_step <= step:
+                kept.append(line)
+        tmp = metrics.with_name(metrics.name + ".tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, metrics)
 
 
 def model_from_checkpoint(ckpt: Checkpoint, ema: bool = True) -> GenerativeModel:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ import torch
 from ..config import coerce, from_dict, load_yaml, parse_assignment, plain_value, to_dict
 from ..errors import ConfigError
 from ..models.registry import build_config, create, models
-from ..runs import check_config_unedited, load_data, load_validation, new_run_dir, write_run_config
+from ..runs import (check_config_unedited, load_data, load_validation, new_run_dir, set_aside_later_checkpoints,
+                    write_run_config)
 from ..train import TrainConfig, Trainer, read_checkpoint, seed_everything
 from ..train.checkpoint import check_run_checkpoint, clean_stale, committed
 from ..train.run_lock import RunLock
@@ -156,34 +156,6 @@ def run_dir_of(step_dir: Path) -> Path:
     if step_dir.parent.name == "checkpoints":
         return step_dir.parent.parent
     raise ConfigError(f"{step_dir} is not inside a run's checkpoints/ folder; pass --out DIR for the continued run")
-
-
-def set_aside_later_checkpoints(run_dir: Path, step: int) -> None:
-    """Resuming from an older step abandons the run's later history: move later checkpoints to RUN/abandoned/
-    (kept, not deleted) and drop metrics.jsonl lines past ``step`` (they would repeat)."""
-    import json
-    import os
-
-    later = [p for p in committed(run_dir / "checkpoints") if int(p.name[5:]) > step]
-    if later:
-        dest = run_dir / "abandoned"
-        dest.mkdir(exist_ok=True)
-        for p in later:
-            os.replace(p, dest / f"{p.name}-{int(time.time())}")
-        log.warning("resuming %s from step %d: moved %d later checkpoint(s) to %s", run_dir, step, len(later), dest)
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
-        kept = []
-        for line in metrics.read_text().splitlines(keepends=True):
-            try:
-                record_step = json.loads(line).get("step", 0)
-            except ValueError:  # a line cut by a crash
-                continue
-            if isinstance(record_step, int) and record_step <= step:
-                kept.append(line)
-        tmp = metrics.with_name(metrics.name + ".tmp")
-        tmp.write_text("".join(kept))
-        os.replace(tmp, metrics)
 
 
 def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:

@@ -77,21 +77,28 @@ class ProgressBar(Callback):
             self.bar = None
 
 
+def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    """Append one record as a JSON line to RUN/metrics.jsonl, the run's one metrics file (training means and
+    validation points alike; a resume from an earlier step trims it, dgm.runs.set_aside_later_checkpoints)."""
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 class MetricsLogger(Callback):
     """Every ``log_every`` steps: the mean of each logged value, samples/s and lr to metrics.jsonl (and
     TensorBoard when installed). NaN values are written as they are, never filtered."""
 
     def __init__(self, run_dir: Path, every: int):
-        self.path, self.every = run_dir / "metrics.jsonl", every
+        self.run_dir, self.every = run_dir, every
         self.sums: dict[str, torch.Tensor] = {}
         self.count, self.speed, self.tb = 0, Throughput(), None
 
     def on_fit_start(self, trainer):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(self.path.parent / "tensorboard"))
+            self.tb = SummaryWriter(str(self.run_dir / "tensorboard"))
         except Exception:  # tensorboard is an optional extra
             self.tb = None
         trainer.tensorboard = self.tb  # shared with the periodic evaluation
@@ -114,8 +121,7 @@ class MetricsLogger(Callback):
         record["samples_per_s"] = round(self.speed.rate(), 1)
         record["lr"] = {n: o.param_groups[0]["lr"] for n, o in trainer.optimizers.items()}
         record["nonfinite_skipped"] = trainer.nonfinite_total
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_metrics(self.run_dir, record)
         if self.tb is not None:
             for k, v in record.items():
                 if isinstance(v, float):

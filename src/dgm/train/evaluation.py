@@ -7,7 +7,6 @@ MNIST-like images). Lower is better for all three, so ``keep_best`` keeps the lo
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from ..data.dataset import ImageDataset
 from ..data.validation import spread_subset
 from ..errors import ConfigError
 from ..models.base import GenerativeModel, HasELBO, HasLogProb
-from .callbacks import Callback
+from .callbacks import Callback, append_metrics
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -114,8 +113,7 @@ class PeriodicEval(Callback):
             trainer.curve.append(record)
             trainer.last_eval = {f"val {self.metric.name}": value}
             if trainer.run_dir is not None:
-                with open(trainer.run_dir / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                append_metrics(trainer.run_dir, record)
                 tb = getattr(trainer, "tensorboard", None)
                 if tb is not None:
                     tb.add_scalar(f"val/{self.metric.name}", value, trainer.step)
