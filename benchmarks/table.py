@@ -136,8 +136,10 @@ def table(records: list[dict]) -> str:
             value, variant = speed
             if r.get("target") is not None and isinstance(value, (int, float)):
                 met = value >= r["target"]  # judged on the like-for-like ratio shown
-        if r.get("seed"):  # seed 0 is every script's default
+        if r.get("seed") and f"seed {r['seed']}" not in variant:  # seed 0 is every script's default
             variant += f" (seed {r['seed']})"
+        if r.get("contended"):  # a run the machine was not idle for, kept visible and marked (added by hand)
+            variant += f" (contended: {r['contended']})"
         target = r.get("target")
         target_s = "" if target is None else f"{fmt(target)} ({'met' if met else 'not met'})" if met is not None \
             else fmt(target)
