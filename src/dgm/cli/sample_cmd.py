@@ -28,6 +28,13 @@ def add_parser(sub) -> None:
     p.add_argument("--mean", action=argparse.BooleanOptionalAction, default=None,
                    help="VAEs / autoencoders: show the decoder's mean (default, as their papers do) or, with "
                         "--no-mean, a draw from the decoder's likelihood")
+    p.add_argument("--sampler", choices=("ddpm", "ddim", "dpm-solver++"), help="diffusion models: the sampler "
+                   "(default: the model's, DDIM)")
+    p.add_argument("--steps", type=positive_int, help="diffusion models: sampling steps (respaced; default 50, "
+                   "ddpm all of them)")
+    p.add_argument("--eta", type=float, help="diffusion models, DDIM: 0 deterministic (default), 1 ancestral")
+    p.add_argument("--guidance", type=float, help="conditional diffusion models: classifier-free guidance scale "
+                   "(0 unconditional, 1 conditional (default), > 1 guided); labels from --labels or drawn")
     p.add_argument("--labels", help="class labels for conditional models: comma list cycled over the samples "
                    "(e.g. 3 or 0,1,2), or 'all' to cycle through every class")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA weights exist")
@@ -42,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     model, ckpt = load_run(args.run_dir, ema=not args.no_ema, device=args.device)
     # only the options given: a model that has no such option says so (exit 2) instead of ignoring it
     options = {k: v for k, v in (("temperature", args.temperature), ("truncation", args.truncation),
-                                 ("mean", args.mean)) if v is not None}
+                                 ("mean", args.mean), ("sampler", args.sampler), ("steps", args.steps),
+                                 ("eta", args.eta), ("guidance", args.guidance)) if v is not None}
     if out.suffix.lower() == ".png" and args.n > MAX_GRID:
         raise ConfigError(f"-n {args.n}: a grid of more than {MAX_GRID} images is too large a PNG to open; "
                           "write them with --out FILE.npz, or lower -n")

@@ -73,6 +73,9 @@ class GenerativeModel(nn.Module):
     tiny: ClassVar[dict[str, Any]] = {}  # config values of a tiny variant, used by the registry contract tests
     contract: ClassVar[dict[str, Any]] = {}  # how the contract tests exercise the tiny variant (CONTRACT_DEFAULTS)
     log_prob_kind: ClassVar[str] = "exact"  # what log_prob is, when the model has one: a LIKELIHOOD_KINDS key
+    # periodic validation's metric: "auto" (its likelihood where it has one, else FID of samples) or "samples"
+    # (FID, for models whose likelihood is too costly to evaluate during training: a diffusion's full bound)
+    validate_by: ClassVar[str] = "auto"
 
     def __init__(self, config: Any, info: DatasetInfo):
         super().__init__()
@@ -188,7 +191,8 @@ class HasLogProb(Protocol):
 
 @runtime_checkable
 class HasELBO(Protocol):
-    """A lower bound on log p(x) of the discrete data: ``elbo(x, k=1) -> (B,)`` in nats (k>1: IWAE bound)."""
+    """A lower bound on log p(x) of the discrete data: ``elbo(x, k=1) -> (B,)`` in nats (k>1: IWAE bound, unless
+    the model's ``importance_weighted`` is False: a diffusion's bound takes only k=1)."""
 
     def elbo(self, x: torch.Tensor, k: int = 1) -> torch.Tensor: ...
 

@@ -39,10 +39,11 @@ def choose_metric(model: GenerativeModel, data: ImageDataset, n_samples: int, se
     """The natural validation metric of ``model`` on ``data`` (already the evaluated subset)."""
     from ..metrics.likelihood import negative_log_likelihood
 
-    if isinstance(model, HasLogProb):
+    by_likelihood = getattr(model, "validate_by", "auto") != "samples"
+    if by_likelihood and isinstance(model, HasLogProb):
         return ValidationMetric("nll_nats", model.log_prob_kind,
                                 lambda m: negative_log_likelihood(m, data, 1, 250, seed)["nll_nats"])
-    if isinstance(model, HasELBO):
+    if by_likelihood and isinstance(model, HasELBO):
         return ValidationMetric("neg_elbo_nats", "bound",
                                 lambda m: negative_log_likelihood(m, data, 1, 250, seed)["nll_nats"])
     if data.info.kind != "points":
