@@ -92,7 +92,7 @@ def test_step_gradients_and_samples(name, images):
     assert a.min() >= 0 and a.max() <= 1
     with torch.no_grad():
         if isinstance(model, HasELBO):
-            k = 3 if getattr(model, "importance_weighted", True) else 1  # diffusion's bound has no k-sample form
+            k = 3 if model.importance_weighted else 1  # a diffusion's bound has no k-sample form
             assert model.elbo(batch.x[:4], k=k).shape == (4,)
         if isinstance(model, HasLogProb):
             assert model.log_prob(batch.x[:4]).shape == (4,)

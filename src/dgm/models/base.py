@@ -76,6 +76,7 @@ class GenerativeModel(nn.Module):
     # periodic validation's metric: "auto" (its likelihood where it has one, else FID of samples) or "samples"
     # (FID, for models whose likelihood is too costly to evaluate during training: a diffusion's full bound)
     validate_by: ClassVar[str] = "auto"
+    importance_weighted: ClassVar[bool] = True  # elbo(x, k) has a k-sample (IWAE) form where it has elbo at all
 
     def __init__(self, config: Any, info: DatasetInfo):
         super().__init__()

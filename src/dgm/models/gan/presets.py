@@ -15,9 +15,9 @@ register_model(
     preset={"architecture": "mlp", "objective": "minimax", "init": "default"},
     train={**DCGAN_TRAIN, "batch_size": 100, "steps": 20_000})
 # The dcgan preset trains with InfoGAN's MNIST rates for the same nets (batch 64, G at 1e-3, D at train.lr 2e-4),
-# not Radford et al.'s 2e-4 / 128: in 15 fp32 CPU minutes on MNIST they gave IS 9.09 / 9.24 / (seed 2: see
-# docs/gan.md) where the paper's rates gave 8.81 (benchmarks/results/gan_mnist.jsonl). The paper's rates are
-# `--batch-size 128 --set model.lr_g=null`.
+# not Radford et al.'s 2e-4 / 128: in 15 fp32 CPU minutes on MNIST they gave IS 9.09 / 9.24 / 9.04 (seeds 0-2)
+# where the paper's rates gave 8.81 (benchmarks/results/gan_mnist.jsonl, docs/gan.md); chosen on MNIST only.
+# The paper's rates are `--batch-size 128 --set model.lr_g=null`.
 register_model(
     "dcgan", GAN, "DCGAN (Radford et al. 2016): conv nets with batch norm, non-saturating loss, FC 1024 layer; "
     "InfoGAN's MNIST rates",
