@@ -86,9 +86,12 @@ class GenerativeModel(nn.Module):
     # --- data -------------------------------------------------------------------------------
     def prepare(self, x: torch.Tensor, generator: torch.Generator | None = None, train: bool = True) -> torch.Tensor:
         """Stored samples (uint8 images or float points) -> the float tensor this model consumes. Data stored
-        binary (``info.kind == "binary"``) is used as it is by the binarising transform."""
-        if self.input_transform == "binary" and self.info.kind == "binary" and not x.is_floating_point():
-            return x.float()
+        binary (``info.kind == "binary"``) is used as it is by the binarising transform and read as 0/255 by the
+        others, so each maps it to the ends of its range (unit {0, 1}, symmetric {-1, 1})."""
+        if self.info.kind == "binary" and not x.is_floating_point():
+            if self.input_transform == "binary":
+                return x.float()
+            x = x * 255
         return input_transforms.get(self.input_transform)(x, generator, train)
 
     # --- training ---------------------------------------------------------------------------

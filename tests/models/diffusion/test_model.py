@@ -154,3 +154,14 @@ def test_sample_semantics_name_the_sampler_and_steps():
     assert tiny("ddpm").sample_semantics({"sampler": "ddpm"}) == "draws (ddpm, 20 steps)"
     assert tiny("ddpm-cfg").sample_semantics({"sampler": "ddim", "steps": 3, "eta": 1.0, "guidance": 2.0}) == \
         "draws (ddim, 3 steps, eta 1, guidance 2)"
+
+
+@pytest.mark.parametrize("name,ends", [("ddpm", (-1.0, 1.0)), ("dcgan", (-1.0, 1.0)), ("vae", (0.0, 1.0))])
+def test_stored_binary_data_maps_to_the_ends_of_every_models_range(name, ends):
+    """base prepare: 0/1 storage is read as 0/255 by the unit and symmetric transforms (and kept by binary)."""
+    info = DatasetInfo(name="binary", split="train", shape=(1, 28, 28), kind="binary")
+    model = create(name, info)
+    x = torch.zeros(2, 1, 28, 28, dtype=torch.uint8)
+    x[1] = 1
+    out = model.prepare(x, torch.Generator().manual_seed(0), train=False)
+    assert out[0].unique().tolist() == [ends[0]] and out[1].unique().tolist() == [ends[1]]

@@ -84,12 +84,6 @@ class Diffusion(GenerativeModel):
                         tuple(config.channel_mult), config.blocks, tuple(config.attention_levels), config.heads,
                         config.dropout, self.num_classes or None)
 
-    def prepare(self, x: torch.Tensor, generator: torch.Generator | None = None, train: bool = True) -> torch.Tensor:
-        """uint8 images -> [-1, 1]; binary data (0/1) -> {-1, 1}."""
-        if self.info.kind == "binary" and not x.is_floating_point():
-            return x.float() * 2 - 1
-        return super().prepare(x, generator, train)
-
     def predict(self, xt: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The network's output at x_t (B, C, H, W), network time t (B,) long; labels None = the null label."""
         return self.net(xt, t.to(xt.device), labels)

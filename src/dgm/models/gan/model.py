@@ -53,7 +53,7 @@ class GAN(GenerativeModel):
         super().__init__(config, info)
         cfg = config
         self.points = info.kind == "points"
-        self.input_transform = "unit" if self.points else "binary" if info.kind == "binary" else "symmetric"
+        self.input_transform = "unit" if self.points else "symmetric"  # binary data: {-1, 1} (base prepare)
         self.num_classes = info.num_classes if cfg.conditional else 0
         if cfg.conditional and info.num_classes < 2:
             raise ConfigError(f"this GAN is class-conditional but {info.name} has no labels; pick an unconditional "
@@ -81,10 +81,6 @@ class GAN(GenerativeModel):
         self._shared: tuple[Batch, Latents, torch.Tensor] | None = None  # D's fakes, kept for G's step
 
     # --- data and latents -------------------------------------------------------------------
-    def prepare(self, x: torch.Tensor, generator: torch.Generator | None = None, train: bool = True) -> torch.Tensor:
-        x = super().prepare(x, generator, train)
-        return x * 2 - 1 if self.info.kind == "binary" else x  # 0/1 pixels -> -1/1, like tanh's range
-
     def _labels(self, batch: Batch) -> torch.Tensor | None:
         if not self.num_classes:
             return None
