@@ -23,8 +23,9 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm with 32 groups, or the largest divisor of ``channels`` below it for narrow test networks."""
-    groups = next(g for g in range(min(32, channels), 0, -1) if channels % g == 0)
+    """GroupNorm with up to 32 groups of at least 4 channels (the largest such divisor of ``channels``): the
+    embedding is added per channel before a GroupNorm, and a group of one channel would normalise it away."""
+    groups = next(g for g in range(max(1, min(32, channels // 4)), 0, -1) if channels % g == 0)
     return nn.GroupNorm(groups, channels)
 
 

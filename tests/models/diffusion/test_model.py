@@ -8,7 +8,7 @@ import torch
 from dgm.data.dataset import DatasetInfo
 from dgm.errors import ConfigError
 from dgm.models import Batch, create
-from dgm.models.diffusion import Diffusion
+from dgm.models.diffusion import Diffusion, NoiseSchedule, prior_kl
 from dgm.nn.unet import UNet, timestep_embedding
 
 MNIST = DatasetInfo(name="toy", split="train", shape=(1, 12, 12), num_classes=10)
@@ -20,7 +20,7 @@ def tiny(name: str = "ddpm", info: DatasetInfo = MNIST, **kw) -> Diffusion:
     model = create(name, info, **{**TINY, **kw})
     for p in model.parameters():  # the zero-initialised output layers would hide every input
         if p.dim() > 1 and not p.abs().sum():
-            torch.nn.init.normal_(p, std=0.05)
+            torch.nn.init.normal_(p, std=0.5)
     return model.eval()
 
 
@@ -80,6 +80,7 @@ def test_guidance_scale_0_is_the_unconditional_and_1_the_conditional_prediction(
     model = tiny("ddpm-cfg")
     x, t, y = torch.randn(3, 1, 12, 12), torch.tensor([3, 3, 3]), torch.tensor([1, 2, 3])
     uncond, cond = model.predict(x, t, None), model.predict(x, t, y)
+    assert (cond - uncond).abs().max() > 1e-2  # the labels matter, so the scales below are told apart
     assert torch.allclose(model.guided(y, 0.0, False)(x, t), uncond)
     assert torch.allclose(model.guided(y, 1.0, False)(x, t), cond)
     assert torch.allclose(model.guided(y, 3.0, False)(x, t), uncond + 3 * (cond - uncond), atol=1e-6)
@@ -106,6 +107,23 @@ def test_elbo_is_a_finite_bound_of_every_step_and_refuses_k():
     assert len(calls) == model.config.steps
     with pytest.raises(ConfigError, match="k=1"):
         model.elbo(x, k=5)
+
+
+def test_elbo_is_minus_the_prior_term_and_every_steps_term():
+    model = tiny("improved-ddpm")
+    model.schedule = NoiseSchedule(torch.full((20,), 0.01, dtype=torch.float64))  # alpha-bar_T 0.82: a large prior term
+    x = (torch.randint(0, 256, (2, 1, 12, 12)) / 127.5 - 1)
+    torch.manual_seed(5)
+    elbo = model.elbo(x)
+    torch.manual_seed(5)
+    terms = sum(model.terms(x, torch.full((2,), t), torch.randn_like(x), None, vlb=True)["vlb_t"]
+                for t in range(model.config.steps))
+    prior = prior_kl(model.schedule, x.double()).float()
+    assert prior.min() > 10 and torch.allclose(elbo, -(prior + terms), rtol=1e-5)
+    # the prior term is summed over dimensions: each pixel's KL(N(a x, 1 - a^2) || N(0, 1))
+    ab = model.schedule.alphas_cumprod[-1]
+    per_pixel = 0.5 * (ab * x.double() ** 2 + (1 - ab) - torch.log(1 - ab) - 1)
+    assert torch.allclose(prior.double(), per_pixel.flatten(1).sum(1), rtol=1e-5)
 
 
 def test_binary_data_is_two_levels_at_minus_one_and_one():
