@@ -103,7 +103,8 @@ class UNet(nn.Module):
     (one extra row: the null label ``num_classes``, for classifier-free guidance) is added to the time embedding;
     labels=None means the null label."""
 
-    def __init__(self, in_channels: int, out_channels: int, channels: int = 64, channel_mult: tuple[int, ...] = (1, 2, 2),
+    def __init__(self, in_channels: int, out_channels: int, channels: int = 64,
+                 channel_mult: tuple[int, ...] = (1, 2, 2),
                  blocks: int = 2, attention_levels: tuple[int, ...] = (2,), heads: int = 4, dropout: float = 0.1,
                  num_classes: int | None = None):
         super().__init__()
