@@ -4,7 +4,8 @@ test split.
 
 configs/pixelcnn_binarized_mnist.yaml's kernel (5) and lr (2e-3) were first chosen on test-split curves; this
 benchmark redid the choice (lr 4e-3 since). It tries each kernel at the YAML's lr and the YAML's lr times 1/4,
-1/2, 1, 2 at its kernel, so a best value at the edge of the grid shows. Each trial runs
+1/2, 1, 2 at its kernel (--lr-factors); while the best lr is the grid's largest (smallest), it tries twice
+(half) that lr too, up to --extend more trials, so the chosen lr is never an untested edge. Each trial runs
 
     dgm train pixelcnn --config configs/pixelcnn_binarized_mnist.yaml --time-budget 150 --set model.kernel=K \
         --set train.lr=LR --threads 2 --no-progress --out RUN
@@ -40,16 +41,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--budget", type=float, default=150.0, help="training seconds per trial")
     p.add_argument("--eval-n", type=int, default=10000, help="validation images scored")
     p.add_argument("--seeds", type=int, default=1, help="seeds of the YAML's own setting (the noise level)")
+    p.add_argument("--lr-factors", default=",".join(f"{f:g}" for f in LR_FACTORS),
+                   help="the lrs tried at the YAML's kernel, as multiples of the YAML's lr")
+    p.add_argument("--extend", type=int, default=2, help="at most this many extra lrs past an edge that wins")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-record", action="store_true", help="smoke test: nothing appended to benchmarks/results")
     return p.parse_args(argv)
 
 
-def trials(model: str, yaml_kernel: int | None, yaml_lr: float) -> list[dict]:
-    """A cross through the YAML's values: each kernel at its lr, each lr (its lr times LR_FACTORS) at its kernel."""
+def trials(model: str, yaml_kernel: int | None, yaml_lr: float, factors=LR_FACTORS) -> list[dict]:
+    """A cross through the YAML's values: each kernel at its lr, each lr (its lr times ``factors``) at its
+    kernel."""
     grid = [(k, yaml_lr) for k in KERNELS[model]]
-    grid += [(yaml_kernel, yaml_lr * f) for f in LR_FACTORS if (yaml_kernel, yaml_lr * f) not in grid]
+    grid += [(yaml_kernel, yaml_lr * f) for f in factors if (yaml_kernel, yaml_lr * f) not in grid]
     return [{"kernel": k, "lr": lr} for k, lr in grid]
+
+
+def past_the_edge(results: list[dict], kernel: int | None) -> dict | None:
+    """The next trial when the best lr at ``kernel`` is the largest (or smallest) tried: twice (half) it."""
+    at_kernel = [r for r in results if r["kernel"] == kernel]
+    if len({r["lr"] for r in at_kernel}) < 2:
+        return None
+    best = min(at_kernel, key=lambda r: r["valid_nll_nats"])["lr"]
+    lrs = sorted({r["lr"] for r in at_kernel})
+    if best == lrs[-1]:
+        return {"kernel": kernel, "lr": best * 2}
+    if best == lrs[0]:
+        return {"kernel": kernel, "lr": best / 2}
+    return None
 
 
 def run_trial(trial: dict, seed: int, args, data_dir: Path, threads: int) -> dict:
@@ -74,9 +93,16 @@ def main(argv=None) -> int:
     config = yaml.safe_load((common.REPO / CONFIGS[args.model]).read_text())
     yaml_kernel, yaml_lr = config["model"].get("kernel"), float(config["train"]["lr"])
     results = []
-    for trial in trials(args.model, yaml_kernel, yaml_lr):
+    factors = tuple(float(f) for f in args.lr_factors.split(","))
+    for trial in trials(args.model, yaml_kernel, yaml_lr, factors):
         seeds = range(args.seeds) if (trial["kernel"], trial["lr"]) == (yaml_kernel, yaml_lr) else range(1)
         results += [run_trial(trial, s, args, data_dir, threads) for s in seeds]
+        print(results[-1], file=sys.stderr, flush=True)
+    for _ in range(args.extend):
+        trial = past_the_edge(results, yaml_kernel)
+        if trial is None:
+            break
+        results.append(run_trial(trial, 0, args, data_dir, threads))
         print(results[-1], file=sys.stderr, flush=True)
     best = min(results, key=lambda r: r["valid_nll_nats"])
     own = [r["valid_nll_nats"] for r in results if (r["kernel"], r["lr"]) == (yaml_kernel, yaml_lr)]
