@@ -111,3 +111,17 @@ def test_quality_record_of_a_subset_of_the_reference():
     digits = reference.labels < 3  # samples from three classes only: a part of the reference
     pr = quality_record(reference.data[digits][:150], reference, net, ["pr"], use_cache=False)["pr"]
     assert pr["precision"] > 0.95 and pr["recall"] < 0.6, pr
+
+
+def test_label_agreement_is_the_share_classified_as_asked():
+    class Net:  # "classifies" an image as its first pixel's value
+        def __call__(self, x):
+            probs = torch.nn.functional.one_hot(x.flatten(1)[:, 0].long(), 3).float()
+            return probs, probs
+
+    from dgm.metrics.quality import sample_quality
+
+    samples = torch.tensor([0, 1, 2, 2]).reshape(4, 1, 1, 1).expand(4, 1, 2, 2).to(torch.uint8)
+    out = sample_quality(samples, (torch.zeros(4, 3), None), Net(), ("classes",), labels=torch.tensor([0, 1, 1, 2]))
+    assert out["label_agreement"] == 0.75
+    assert "label_agreement" not in sample_quality(samples, (torch.zeros(4, 3), None), Net(), ("classes",))

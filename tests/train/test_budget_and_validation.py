@@ -105,10 +105,17 @@ def no_test_split(monkeypatch):
     monkeypatch.setattr(dgm.data, "load", guarded)
 
 
-@pytest.mark.parametrize("model,sets", [("vae", ["model.hidden=[16]"]),
-                                        ("pixelcnn", ["model.channels=8", "model.blocks=1", "model.out_hidden=8"]),
-                                        ("dcgan", ["model.channels=8", "model.fc_hidden=0"])])
-def test_periodic_evaluation_uses_validation_never_test(tmp_path, no_test_split, model, sets):
+DDPM = ["model.channels=8", "model.channel_mult=[1,2]", "model.attention_levels=[1]", "model.heads=2", "model.blocks=1",
+        "model.steps=20", "model.sample_steps=4"]
+
+
+@pytest.mark.parametrize("model,sets,key", [
+    ("vae", ["model.hidden=[16]"], "val/neg_elbo_nats"),
+    ("pixelcnn", ["model.channels=8", "model.blocks=1", "model.out_hidden=8"], "val/nll_nats"),
+    ("dcgan", ["model.channels=8", "model.fc_hidden=0"], "val/fid_mnist-cnn"),
+    ("ddpm", DDPM, "val/fid_mnist-cnn"),
+    ("ddpm", DDPM + ["model.validate_by=bound", "model.bound_terms=3"], "val/neg_elbo_nats")])
+def test_periodic_evaluation_uses_validation_never_test(tmp_path, no_test_split, model, sets, key):
     run = tmp_path / "run"
     argv = ["train", model, "--steps", "4", "--batch-size", "16", "--set", "train.eval_every=2",
             "--set", "train.eval_n=64", "--no-progress", "--out", str(run)]
@@ -116,7 +123,6 @@ def test_periodic_evaluation_uses_validation_never_test(tmp_path, no_test_split,
     curve = [r for r in records(run) if any(k.startswith("val/") for k in r)]
     assert [r["step"] for r in curve] == [2, 4]
     assert all(r["val/split"] == "valid-carved" and r["val/n"] == 64 for r in curve)
-    key = {"vae": "val/neg_elbo_nats", "pixelcnn": "val/nll_nats", "dcgan": "val/fid_mnist-cnn"}[model]
     assert all(r[key] > 0 and torch.isfinite(torch.tensor(r[key])) for r in curve)
     cfg = (run / "config.yaml").read_text()
     assert "validation: valid-carved (900)" in cfg and "train_size: 8100" in cfg

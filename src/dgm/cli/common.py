@@ -75,3 +75,44 @@ def split_sections(assignments: dict, sections: tuple[str, ...]) -> dict[str, di
                               f"(e.g. model.latent_dim=32, train.lr=3e-4)")
         out[head][rest] = value
     return out
+
+
+def add_sample_options(p: argparse.ArgumentParser) -> None:
+    """The model-specific sampling options `dgm sample` and `dgm eval` share (each passed only when given, so a
+    model without the option says so instead of ignoring it)."""
+    p.add_argument("--temperature", type=positive_float, help="scale of the prior noise (latent models, flows, GANs; "
+                   "default 1)")
+    p.add_argument("--truncation", type=positive_float, help="truncation trick threshold (GANs)")
+    p.add_argument("--mean", action=argparse.BooleanOptionalAction, default=None,
+                   help="VAEs / autoencoders: show the decoder's mean (default, as their papers do) or, with "
+                        "--no-mean, a draw from the decoder's likelihood")
+    p.add_argument("--sampler", choices=("ddpm", "ddim", "dpm-solver++"), help="diffusion models: the sampler "
+                   "(default: the model's, DDIM)")
+    p.add_argument("--steps", type=positive_int, help="diffusion models: sampling steps (respaced; default 50, "
+                   "ddpm all of them)")
+    p.add_argument("--eta", type=float, help="diffusion models, DDIM: 0 deterministic (default), 1 ancestral")
+    p.add_argument("--guidance", type=float, help="conditional diffusion models: classifier-free guidance scale "
+                   "(0 unconditional, 1 conditional (default), > 1 guided)")
+    p.add_argument("--classifier", metavar="DIR", help="diffusion models: classifier guidance by the noise-aware "
+                   "classifier in DIR (`dgm train-classifier RUN --out DIR`)")
+    p.add_argument("--classifier-scale", type=float, help="diffusion models: the classifier guidance scale "
+                   "(default 1; 0 unguided)")
+
+
+SAMPLE_OPTIONS = ("temperature", "truncation", "mean", "sampler", "steps", "eta", "guidance", "classifier_scale")
+
+
+def sample_options(args: argparse.Namespace, model=None) -> dict:
+    """The sampling options given on the command line (see ``add_sample_options``), by ``model.sample``'s names;
+    ``--classifier DIR`` becomes the loaded classifier, checked against ``model``."""
+    options = {k: getattr(args, k) for k in SAMPLE_OPTIONS if getattr(args, k, None) is not None}
+    if getattr(args, "classifier", None):
+        from ..models.diffusion.classifier import load_classifier
+
+        if not hasattr(model, "trajectory"):
+            raise ConfigError(f"--classifier: classifier guidance is for diffusion models, not "
+                              f"{type(model).__name__}")
+        options["classifier"] = load_classifier(args.classifier, model, model.device)
+    elif "classifier_scale" in options:
+        raise ConfigError("--classifier-scale needs --classifier DIR (the noise-aware classifier)")
+    return options

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -17,8 +18,10 @@ from ..metrics.evaluate import ALL_METRICS, likelihood_record, parse_metrics, qu
 from ..metrics.features import default_feature_net, load_feature_net
 from ..runs import load_data, load_run, load_run_data, sample_images
 from ..viz.grids import to_uint8
-from .common import ShownDefaultsFormatter, add_data_dir, add_device, positive_int
+from .common import (SAMPLE_OPTIONS, ShownDefaultsFormatter, add_data_dir, add_device, add_sample_options,
+                     positive_int, sample_options)
 from .eval_report import format_record, reference_table
+from .sample_cmd import parse_labels
 
 
 def add_parser(sub) -> None:
@@ -38,8 +41,15 @@ def add_parser(sub) -> None:
     p.add_argument("--features", help="feature network (default: bundled classifier for MNIST-like data, "
                    "else inception-v3)")
     p.add_argument("--k", type=positive_int, default=1000, help="importance samples for iwae")
+    p.add_argument("--bound-terms", type=positive_int, metavar="K", help="diffusion models: estimate the bound "
+                   "(nll, elbo) from L_0 and K strata of the other steps, one drawn per stratum (unbiased, K + 1 "
+                   "network passes per image instead of T; default: every term)")
     p.add_argument("--batch-size", type=positive_int, default=100)
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and of the test-set binarisation")
+    add_sample_options(p)
+    p.add_argument("--labels", help="conditional or guided sampling: the classes asked for, a comma list cycled "
+                   "over the samples or 'all'; the classes metric then reports label agreement (a samples .npz "
+                   "brings its own 'labels' array)")
     p.add_argument("--no-cache", action="store_true", help="recompute reference features")
     p.add_argument("--reference", metavar="DATASET", help="print the reference table for DATASET and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
@@ -76,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if target.suffix == ".npz":
         if not args.dataset:
             raise ConfigError("evaluating a samples file needs --dataset (the reference, e.g. mnist)")
-        samples = read_samples(target)
+        samples, asked = read_samples(target, with_labels=True)
         dataset = args.dataset
         reference = load_data(dataset, args.split, args.data_dir)
         if reference.info.kind == "points":
@@ -90,6 +100,13 @@ def run(args: argparse.Namespace) -> int:
             load_data(dataset, args.split, args.data_dir)
         record = {"run": str(target), "checkpoint": str(ckpt.path), "model": ckpt.config["model"], "dataset": dataset}
         samples = None
+    if model is None and any(getattr(args, k, None) is not None for k in (*SAMPLE_OPTIONS, "classifier", "labels")):
+        raise ConfigError("sampling options (--sampler, --steps, --labels, ...) apply to a run, not to a samples "
+                          "file")
+    if model is not None:
+        options = sample_options(args, model)
+        classes = getattr(model, "num_classes", 0) or getattr(options.get("classifier"), "num_labels", 0)
+        asked = parse_labels(args.labels, args.n, classes)
     net, skipped = feature_net_for(args, dataset, reference.info.kind)
     metrics = parse_metrics(args.metrics, model, net is not None)
     record.update({"split": args.split, "seed": args.seed, "metrics": {}})
@@ -100,17 +117,27 @@ def run(args: argparse.Namespace) -> int:
     if model is not None and any(m in ("nll", "elbo", "iwae", "au") for m in metrics):
         data = reference.subset(slice(0, args.n))
         record["n_test"] = len(data)
+        bound_options = {}
+        if args.bound_terms is not None:
+            if "terms" not in inspect.signature(model.elbo).parameters:
+                raise ConfigError(f"--bound-terms: {type(model).__name__}'s bound has no stratified estimate; it "
+                                  "is for diffusion models")
+            bound_options["terms"] = args.bound_terms
         record["metrics"].update(likelihood_record(model, data, metrics, args.k, args.batch_size, args.seed,
-                                                   progress=not args.json))
+                                                   progress=not args.json, bound_options=bound_options))
     if net is not None and any(m in ("fid", "kid", "is", "pr", "classes") for m in metrics):
         if samples is None:
-            samples = torch.from_numpy(to_uint8(sample_images(model, args.n, seed=args.seed)))
+            t_sample = time.perf_counter()
+            samples = torch.from_numpy(to_uint8(sample_images(model, args.n, seed=args.seed, labels=asked,
+                                                              **options)))
+            record["sample_s"] = round(time.perf_counter() - t_sample, 2)
         if tuple(samples.shape[1:]) != tuple(reference.info.shape):
             raise DataError(f"samples of shape {tuple(samples.shape[1:])} do not match {dataset} "
                             f"{tuple(reference.info.shape)}")
-        record["metrics"]["quality"] = quality_record(samples, reference, net, metrics, args.seed, not args.no_cache)
+        record["metrics"]["quality"] = quality_record(samples, reference, net, metrics, args.seed, not args.no_cache,
+                                                      labels=asked)
         if model is not None:  # decoder means and draws are different things to score
-            record["metrics"]["quality"]["protocol"]["samples"] = model.sample_semantics({})
+            record["metrics"]["quality"]["protocol"]["samples"] = model.sample_semantics(options)
     record["eval_s"] = round(time.perf_counter() - t0, 2)
     if model is not None and (target / "checkpoints").is_dir():
         out = target / "eval" / "metrics.json"
@@ -120,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_samples(path: Path) -> torch.Tensor:
-    """Key 'images' of a .npz: uint8 (N, C, H, W)."""
+def read_samples(path: Path, with_labels: bool = False):
+    """Key 'images' of a .npz: uint8 (N, C, H, W); with ``with_labels`` also its 'labels' (N,) int64 or None."""
     if not path.is_file():
         raise DataError(f"samples file not found: {path}")
     try:
@@ -129,10 +156,16 @@ def read_samples(path: Path) -> torch.Tensor:
             if "images" not in f:
                 raise DataError(f"{path} has no 'images' array (keys: {', '.join(f.files)})")
             images = f["images"]
+            labels = f["labels"] if with_labels and "labels" in f else None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as e:
         # (corrupt members surface as zlib errors, unsupported zip features as NotImplementedError/RuntimeError)
         raise DataError(f"{path} is not a readable .npz ({e or 'empty file'}); write it with "
                         "numpy.savez(path, images=uint8 array (N, C, H, W))") from None
     if images.dtype != np.uint8 or images.ndim != 4:
         raise DataError(f"{path}: 'images' must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
-    return torch.from_numpy(images)
+    if not with_labels:
+        return torch.from_numpy(images)
+    if labels is not None and (labels.shape != (len(images),) or labels.dtype.kind not in "iu"):
+        raise DataError(f"{path}: 'labels' must be integers (N,) = ({len(images)},), got {labels.dtype} "
+                        f"{labels.shape}")
+    return torch.from_numpy(images), None if labels is None else torch.from_numpy(labels.astype(np.int64))

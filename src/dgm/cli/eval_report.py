@@ -48,6 +48,8 @@ def quality_lines(q: dict) -> list[str]:
         c = q["classes"]
         out.append(f"{'modes covered':<20}{c['modes_covered']:>12d}  of {c['classes']}; class share "
                    f"{c['min_share']:.3f}..{c['max_share']:.3f}")
+    if "label_agreement" in q:
+        out.append(f"{'label agreement':<20}{q['label_agreement']:>12.4f}  classified as the label asked for")
     return out
 
 

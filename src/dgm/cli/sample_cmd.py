@@ -9,8 +9,8 @@ import torch
 
 from ..errors import ConfigError
 from ..runs import load_run, load_run_data, sample_images
-from ..viz.grids import save_samples, to_uint8
-from .common import ShownDefaultsFormatter, add_device, output_file, positive_float, positive_int
+from ..viz.grids import save_grid, save_samples, to_uint8
+from .common import ShownDefaultsFormatter, add_device, add_sample_options, output_file, positive_int, sample_options
 
 
 def add_parser(sub) -> None:
@@ -22,21 +22,12 @@ def add_parser(sub) -> None:
     p.add_argument("-n", type=positive_int, default=64, help="number of samples")
     p.add_argument("--out", required=True, type=output_file, help="FILE.png or FILE.npz")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=positive_float, help="scale of the prior noise (latent models, flows, GANs; "
-                   "default 1)")
-    p.add_argument("--truncation", type=positive_float, help="truncation trick threshold (GANs)")
-    p.add_argument("--mean", action=argparse.BooleanOptionalAction, default=None,
-                   help="VAEs / autoencoders: show the decoder's mean (default, as their papers do) or, with "
-                        "--no-mean, a draw from the decoder's likelihood")
-    p.add_argument("--sampler", choices=("ddpm", "ddim", "dpm-solver++"), help="diffusion models: the sampler "
-                   "(default: the model's, DDIM)")
-    p.add_argument("--steps", type=positive_int, help="diffusion models: sampling steps (respaced; default 50, "
-                   "ddpm all of them)")
-    p.add_argument("--eta", type=float, help="diffusion models, DDIM: 0 deterministic (default), 1 ancestral")
-    p.add_argument("--guidance", type=float, help="conditional diffusion models: classifier-free guidance scale "
-                   "(0 unconditional, 1 conditional (default), > 1 guided); labels from --labels or drawn")
+    add_sample_options(p)
     p.add_argument("--labels", help="class labels for conditional models: comma list cycled over the samples "
                    "(e.g. 3 or 0,1,2), or 'all' to cycle through every class")
+    p.add_argument("--trajectory", type=output_file, metavar="FILE.png", help="diffusion models: also write a "
+                   "grid of x_t along the sampling run (a row per sample, of the first 8; columns from noise to "
+                   "the sample)")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights even if EMA weights exist")
     add_device(p)
     p.set_defaults(run=run)
@@ -47,15 +38,19 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".png", ".npz"):
         raise ConfigError(f"--out {out}: use a .png or .npz file name")
     model, ckpt = load_run(args.run_dir, ema=not args.no_ema, device=args.device)
+    if args.trajectory and not hasattr(model, "trajectory"):
+        raise ConfigError(f"--trajectory: {type(model).__name__} does not sample through steps of x_t; it is for "
+                          "diffusion models")
+    if args.trajectory and Path(args.trajectory).suffix.lower() != ".png":
+        raise ConfigError(f"--trajectory {args.trajectory}: use a .png file name")
     # only the options given: a model that has no such option says so (exit 2) instead of ignoring it
-    options = {k: v for k, v in (("temperature", args.temperature), ("truncation", args.truncation),
-                                 ("mean", args.mean), ("sampler", args.sampler), ("steps", args.steps),
-                                 ("eta", args.eta), ("guidance", args.guidance)) if v is not None}
+    options = sample_options(args, model)
     if out.suffix.lower() == ".png" and args.n > MAX_GRID:
         raise ConfigError(f"-n {args.n}: a grid of more than {MAX_GRID} images is too large a PNG to open; "
                           "write them with --out FILE.npz, or lower -n")
     # the model's own conditioning, not the dataset's labels: an unconditional model would ignore them
-    labels = parse_labels(args.labels, args.n, getattr(model, "num_classes", 0) or 0)
+    classes = getattr(model, "num_classes", 0) or getattr(options.get("classifier"), "num_labels", 0)
+    labels = parse_labels(args.labels, args.n, classes)
     samples = sample_images(model, args.n, seed=args.seed, labels=labels, **options)
     out.parent.mkdir(parents=True, exist_ok=True)
     extra = {"labels": labels.numpy()} if labels is not None else {}
@@ -69,7 +64,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         np.savez_compressed(out, images=to_uint8(samples), **extra)
     print(f"wrote {args.n} samples from {ckpt.path} to {out}")
+    if args.trajectory:
+        write_trajectory(model, Path(args.trajectory), args.seed, labels, options, min(args.n, TRAJECTORY_ROWS))
     return 0
+
+
+TRAJECTORY_ROWS, TRAJECTORY_FRAMES = 8, 8
+
+
+def write_trajectory(model, path: Path, seed: int, labels: torch.Tensor | None, options: dict, rows: int) -> None:
+    """A grid of x_t along one sampling run of ``rows`` samples (a draw of their own from the same seed and
+    labels): a row per sample, columns from pure noise to the sample."""
+    frames, times = model.trajectory(rows, TRAJECTORY_FRAMES, generator=torch.Generator().manual_seed(seed),
+                                     labels=None if labels is None else labels[:rows], **options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_grid(frames.transpose(0, 1).reshape(-1, *frames.shape[2:]), path, nrow=len(times))
+    print(f"wrote the trajectory (t = {', '.join(map(str, times))}) of {rows} samples to {path}")
 
 
 MAX_GRID = 10_000  # images in one PNG grid (100 x 100 tiles; 100k MNIST tiles made a PNG Pillow refuses)
@@ -80,8 +90,9 @@ def parse_labels(text: str | None, n: int, num_classes: int) -> torch.Tensor | N
     if text is None:
         return None
     if num_classes <= 0:
-        raise ConfigError("--labels needs a class-conditional model (cgan, acgan, biggan-small, a PixelCNN with "
-                          "model.class_conditional=true); this one ignores labels")
+        raise ConfigError("--labels needs a class-conditional model (cgan, acgan, biggan-small, ddpm-cfg, a PixelCNN "
+                          "with model.class_conditional=true) or classifier guidance (--classifier); this one "
+                          "ignores labels")
     if text == "all":
         values = list(range(num_classes))
     else:

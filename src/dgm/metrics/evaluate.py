@@ -24,26 +24,43 @@ def parse_metrics(text: str, model: GenerativeModel | None, quality_available: b
         chosen = []
         if model is not None:
             chosen += ["nll"] if isinstance(model, HasLogProb) else []
-            chosen += ["elbo", "iwae"] if isinstance(model, HasELBO) else []
+            # a bound that costs many network passes per example (a diffusion's T) only when asked for
+            if isinstance(model, HasELBO) and not model.costly_bound:
+                chosen += ["elbo", "iwae"] if model.importance_weighted else ["elbo"]
             chosen += ["au"] if isinstance(model, LatentModel) and isinstance(model, HasELBO) else []
         return chosen + (list(QUALITY_METRICS) if quality_available else [])
     chosen = [m.strip() for m in text.split(",") if m.strip()]
     for m in chosen:
         if m not in ALL_METRICS:
             raise ConfigError(f"unknown metric {m!r}; choose from {', '.join(ALL_METRICS)}")
+        if m == "nll" and single_bound(model):  # its NLL figure is its bound (a diffusion's VLB)
+            continue
         if m in NEEDS and (model is None or not isinstance(model, NEEDS[m])):
             what = "a samples file" if model is None else type(model).__name__
             raise ConfigError(f"metric {m} needs a model with {NEEDS[m].__name__}; {what} has none")
+        if m == "iwae" and not model.importance_weighted:
+            raise ConfigError(f"metric iwae: {type(model).__name__}'s bound has no importance-weighted form; use "
+                              "elbo (or nll)")
     return chosen
 
 
+def single_bound(model: GenerativeModel | None) -> bool:
+    """True for a model whose only likelihood is one bound (``elbo`` without an importance-weighted form and no
+    ``log_prob``): its ``nll`` is that bound, an upper bound on the NLL."""
+    return model is not None and isinstance(model, HasELBO) and not isinstance(model, HasLogProb) \
+        and not model.importance_weighted
+
+
 def likelihood_record(model: GenerativeModel, data: ImageDataset, metrics: list[str], k: int = 1000,
-                      batch_size: int = 100, seed: int = 0, progress: bool = False) -> dict[str, object]:
-    """nll (exact), elbo, iwae-k (NLL bounds in nats and bits/dim) and active units on ``data``."""
+                      batch_size: int = 100, seed: int = 0, progress: bool = False,
+                      bound_options: dict | None = None) -> dict[str, object]:
+    """nll (exact, or a diffusion's bound), elbo, iwae-k (NLL bounds in nats and bits/dim) and active units on
+    ``data``; ``bound_options``: keyword options of the model's ``elbo`` (a diffusion's ``terms``)."""
     out: dict[str, object] = {}
     for m in metrics:
         if m in ("nll", "elbo"):
-            out[m] = negative_log_likelihood(model, data, 1, batch_size, seed)
+            out[m] = negative_log_likelihood(model, data, 1, batch_size, seed, progress=progress,
+                                             bound_options=bound_options)
         elif m == "iwae":
             bs = max(1, min(batch_size, 10))  # k decoder rows per example: small batches stay in cache
             out[f"iwae_{k}"] = negative_log_likelihood(model, data, k, bs, seed, progress=progress)
@@ -54,11 +71,13 @@ def likelihood_record(model: GenerativeModel, data: ImageDataset, metrics: list[
 
 
 def quality_record(samples: torch.Tensor, reference: ImageDataset, net: FeatureNet, metrics: list[str],
-                   seed: int = 0, use_cache: bool = True) -> dict[str, object]:
-    """Sample-quality metrics of uint8 samples against ``reference``, with the protocol that produced them."""
+                   seed: int = 0, use_cache: bool = True, labels: torch.Tensor | None = None) -> dict[str, object]:
+    """Sample-quality metrics of uint8 samples against ``reference``, with the protocol that produced them;
+    ``labels`` (N,): the classes the samples were asked for (label agreement under "classes")."""
     t0 = time.perf_counter()
     ref = reference_features(net, reference, use_cache)
-    values = sample_quality(samples, ref, net, tuple(m for m in metrics if m in QUALITY_METRICS), seed=seed)
+    values = sample_quality(samples, ref, net, tuple(m for m in metrics if m in QUALITY_METRICS), seed=seed,
+                            labels=labels)
     return {**values, "protocol": {"feature_net": net.name, "n_samples": len(samples),
                                    "reference": f"{reference.info.name}/{reference.info.split}",
                                    "n_reference": len(reference), "seed": seed,

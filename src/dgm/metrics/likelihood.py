@@ -17,12 +17,14 @@ def bits_per_dim(nats: float | torch.Tensor, dims: int) -> float | torch.Tensor:
 
 @torch.no_grad()
 def negative_log_likelihood(model: GenerativeModel, data: ImageDataset, k: int = 1, batch_size: int = 100,
-                            seed: int = 0, progress: bool = False) -> dict[str, float]:
+                            seed: int = 0, progress: bool = False, bound_options: dict | None = None
+                            ) -> dict[str, float]:
     """Mean NLL of ``data`` in nats and bits/dim from ``log_prob`` when the model has one (its
     ``log_prob_kind``: exact, or a flow's dequantisation bound), else -ELBO (k=1) or -IWAE-k (upper bounds on
     the NLL). The record names the ``kind`` (``LIKELIHOOD_KINDS``) and the standard error over the examples.
     Stochastic preprocessing uses a generator seeded with ``seed``, so the binarisation or dequantisation of
-    the test set is the same every time."""
+    the test set is the same every time. ``bound_options``: keyword options of the model's ``elbo`` (a
+    diffusion's ``terms``), named in the record by its ``bound_semantics``."""
     g = torch.Generator().manual_seed(seed)
     has_log_prob = isinstance(model, HasLogProb)
     if not has_log_prob and not isinstance(model, HasELBO):
@@ -33,7 +35,8 @@ def negative_log_likelihood(model: GenerativeModel, data: ImageDataset, k: int =
     total, total_sq, n = 0.0, 0.0, 0
     for i in tqdm(range(0, len(data), batch_size), desc=f"nll k={k}", disable=None if progress else True, leave=False):
         x = model.prepare(data.data[i : i + batch_size], g, train=False).to(model.device)
-        ll = (model.log_prob(x) if has_log_prob else model.elbo(x, k=k, generator=g)).double()
+        ll = (model.log_prob(x) if has_log_prob else model.elbo(x, k=k, generator=g, **(bound_options or {})))
+        ll = ll.double()
         total += float(ll.sum())
         total_sq += float(ll.pow(2).sum())
         n += len(x)
@@ -47,6 +50,8 @@ def negative_log_likelihood(model: GenerativeModel, data: ImageDataset, k: int =
     record = {"nll_nats": nll, "bits_per_dim": float(bits_per_dim(nll, dims)), "kind": kind,
               "stderr_nats": stderr, "k": k, "n": n, "estimator": estimator, "seed": seed,
               "input_transform": model.input_transform}
+    if not has_log_prob and hasattr(model, "bound_semantics"):  # e.g. a diffusion's bound: all T terms or fewer
+        record["bound"] = model.bound_semantics(bound_options or {})
     if getattr(model, "likelihood_note", None):  # e.g. a flow's dequantisation convention
         record["likelihood_note"] = model.likelihood_note
     return record

@@ -53,10 +53,13 @@ MIN_SAMPLES = {"fid": 2, "kid": 2, "is": 1, "pr": 4, "classes": 1}
 
 
 def sample_quality(samples: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor], net: FeatureNet,
-                   metrics: tuple[str, ...] = QUALITY_METRICS, pr_n: int = 5000, seed: int = 0) -> dict[str, object]:
+                   metrics: tuple[str, ...] = QUALITY_METRICS, pr_n: int = 5000, seed: int = 0,
+                   labels: torch.Tensor | None = None) -> dict[str, object]:
     """samples: uint8 (N, C, H, W) (or float in [0, 1]) -> the chosen metrics against the reference features.
 
-    Precision/recall use at most ``pr_n`` points a side (k-NN over all pairs is quadratic)."""
+    Precision/recall use at most ``pr_n`` points a side (k-NN over all pairs is quadratic). With the labels
+    (N,) the samples were asked for (conditional or guided sampling), "classes" adds ``label_agreement``: the
+    fraction the feature network's classifier puts in the requested class."""
     short = {m: need for m, need in MIN_SAMPLES.items() if m in metrics and len(samples) < need}
     if short:
         from ..errors import DataError
@@ -79,4 +82,8 @@ def sample_quality(samples: torch.Tensor, reference: tuple[torch.Tensor, torch.T
         out["pr"] = precision_recall(b, a)
     if "classes" in metrics:
         out["classes"] = class_histogram(probs)
+        if labels is not None:
+            if len(labels) != len(samples):
+                raise ValueError(f"{len(labels)} labels for {len(samples)} samples")
+            out["label_agreement"] = float((probs.argmax(1) == labels.to(probs.device)).double().mean())
     return out

@@ -76,6 +76,8 @@ class GenerativeModel(nn.Module):
     # periodic validation's metric: "auto" (its likelihood where it has one, else FID of samples) or "samples"
     # (FID, for models whose likelihood is too costly to evaluate during training: a diffusion's full bound)
     validate_by: ClassVar[str] = "auto"
+    # elbo costs many network passes per example (a diffusion's T): `dgm eval`'s auto metrics leave it out
+    costly_bound: ClassVar[bool] = False
     importance_weighted: ClassVar[bool] = True  # elbo(x, k) has a k-sample (IWAE) form where it has elbo at all
 
     def __init__(self, config: Any, info: DatasetInfo):

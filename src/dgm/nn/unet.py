@@ -95,16 +95,13 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, size=size, mode="nearest"))
 
 
-class UNet(nn.Module):
-    """eps/x0/v network: x (B, C, H, W), t (B,) long, labels (B,) long or None -> (B, out_channels, H, W).
+class UNetEncoder(nn.Module):
+    """The down path of a UNet and its middle, with the time (and label) embedding: x (B, C, H, W), t (B,) long,
+    labels (B,) long or None -> (lowest-resolution features, skips). The UNet adds its up path; the noise-aware
+    classifier of classifier guidance adds a pooled linear head (Dhariwal & Nichol 2021 use the UNet's encoder
+    half)."""
 
-    ``channel_mult`` sets each resolution's width (base ``channels`` times it), ``attention_levels`` the levels
-    (0 = full resolution) with self-attention after each residual block. With ``num_classes``, a label embedding
-    (one extra row: the null label ``num_classes``, for classifier-free guidance) is added to the time embedding;
-    labels=None means the null label."""
-
-    def __init__(self, in_channels: int, out_channels: int, channels: int = 64,
-                 channel_mult: tuple[int, ...] = (1, 2, 2),
+    def __init__(self, in_channels: int, channels: int = 64, channel_mult: tuple[int, ...] = (1, 2, 2),
                  blocks: int = 2, attention_levels: tuple[int, ...] = (2,), heads: int = 4, dropout: float = 0.1,
                  num_classes: int | None = None):
         super().__init__()
@@ -128,6 +125,44 @@ class UNet(nn.Module):
                 widths.append(ch)
         self.middle = nn.ModuleList([ResBlock(ch, ch, emb_dim, dropout), AttentionBlock(ch, heads),
                                      ResBlock(ch, ch, emb_dim, dropout)])
+        self.widths, self.width = widths, ch  # each skip's width; the middle's
+
+    def embed(self, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """(B, 4 * channels) embedding of timesteps and (optional) labels; None labels are the null label."""
+        emb = self.time_embed(timestep_embedding(t, self.channels))
+        if self.label_embed is not None:
+            if labels is None:
+                labels = torch.full_like(t, self.num_classes)
+            emb = emb + self.label_embed(labels)
+        return emb
+
+    def encode(self, x: torch.Tensor, emb: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(middle features (B, width, h, w), the down path's outputs for the skips)."""
+        h = self.stem(x)
+        skips = [h]
+        for layers in self.down:
+            for layer in layers:
+                h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
+            skips.append(h)
+        for layer in self.middle:
+            h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
+        return h, skips
+
+
+class UNet(UNetEncoder):
+    """eps/x0/v network: x (B, C, H, W), t (B,) long, labels (B,) long or None -> (B, out_channels, H, W).
+
+    ``channel_mult`` sets each resolution's width (base ``channels`` times it), ``attention_levels`` the levels
+    (0 = full resolution) with self-attention after each residual block. With ``num_classes``, a label embedding
+    (one extra row: the null label ``num_classes``, for classifier-free guidance) is added to the time embedding;
+    labels=None means the null label."""
+
+    def __init__(self, in_channels: int, out_channels: int, channels: int = 64,
+                 channel_mult: tuple[int, ...] = (1, 2, 2),
+                 blocks: int = 2, attention_levels: tuple[int, ...] = (2,), heads: int = 4, dropout: float = 0.1,
+                 num_classes: int | None = None):
+        super().__init__(in_channels, channels, channel_mult, blocks, attention_levels, heads, dropout, num_classes)
+        emb_dim, widths, ch = 4 * channels, list(self.widths), self.width
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mult))):
             for i in range(blocks + 1):
@@ -140,25 +175,9 @@ class UNet(nn.Module):
                 self.up.append(layers)
         self.out = nn.Sequential(group_norm(ch), nn.SiLU(), zero(nn.Conv2d(ch, out_channels, 3, padding=1)))
 
-    def embed(self, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """(B, 4 * channels) embedding of timesteps and (optional) labels; None labels are the null label."""
-        emb = self.time_embed(timestep_embedding(t, self.channels))
-        if self.label_embed is not None:
-            if labels is None:
-                labels = torch.full_like(t, self.num_classes)
-            emb = emb + self.label_embed(labels)
-        return emb
-
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.embed(t, labels)
-        h = self.stem(x)
-        skips = [h]
-        for layers in self.down:
-            for layer in layers:
-                h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
-            skips.append(h)
-        for layer in self.middle:
-            h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
+        h, skips = self.encode(x, emb)
         for layers in self.up:
             skip = skips.pop()
             for layer in layers:
@@ -169,3 +188,18 @@ class UNet(nn.Module):
                 else:
                     h = layer(h)
         return self.out(h)
+
+
+class NoisyClassifier(UNetEncoder):
+    """The noise-aware classifier of classifier guidance (Dhariwal & Nichol 2021): a UNet's encoder half on x_t
+    with the time embedding, then GroupNorm, SiLU, global average pooling and a linear layer:
+    x_t (B, C, H, W), t (B,) long -> logits (B, num_classes)."""
+
+    def __init__(self, in_channels: int, num_classes: int, channels: int = 32,
+                 channel_mult: tuple[int, ...] = (1, 2, 2), blocks: int = 1, attention_levels: tuple[int, ...] = (2,), heads: int = 4, dropout: float = 0.0):
+        super().__init__(in_channels, channels, channel_mult, blocks, attention_levels, heads, dropout)
+        self.head = nn.Sequential(group_norm(self.width), nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(self.width, num_classes))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encode(x, self.embed(t, None))[0])

@@ -44,8 +44,9 @@ def choose_metric(model: GenerativeModel, data: ImageDataset, n_samples: int, se
         return ValidationMetric("nll_nats", model.log_prob_kind,
                                 lambda m: negative_log_likelihood(m, data, 1, 250, seed)["nll_nats"])
     if by_likelihood and isinstance(model, HasELBO):
-        return ValidationMetric("neg_elbo_nats", "bound",
-                                lambda m: negative_log_likelihood(m, data, 1, 250, seed)["nll_nats"])
+        options = getattr(model, "validation_bound_options", None)  # e.g. a diffusion's stratified estimate
+        return ValidationMetric("neg_elbo_nats", "bound", lambda m: negative_log_likelihood(
+            m, data, 1, 250, seed, bound_options=options)["nll_nats"])
     if data.info.kind != "points":
         from ..errors import DgmError
         from ..metrics.features import default_feature_net, load_feature_net

@@ -183,3 +183,27 @@ def test_stored_binary_data_maps_to_the_ends_of_every_models_range(name, ends):
     x[1] = 1
     out = model.prepare(x, torch.Generator().manual_seed(0), train=False)
     assert out[0].unique().tolist() == [ends[0]] and out[1].unique().tolist() == [ends[1]]
+
+
+def test_the_stratified_bound_is_unbiased_and_costs_one_pass_per_stratum_plus_the_decoder():
+    model = tiny("improved-ddpm")  # T = 20
+    x = torch.zeros(4000, 1, 12, 12)
+    seen = []
+
+    def fake_terms(x0, t, noise, labels, vlb=False):  # L_t = (t + 1)^2, whatever the noise
+        seen.append(t.clone())
+        return {"vlb_t": (t.float() + 1) ** 2}
+    model.terms = fake_terms
+    prior = prior_kl(model.schedule, x[:1].double()).float()
+    exact = -(prior + sum((t + 1) ** 2 for t in range(20)))
+    assert torch.allclose(model.elbo(x[:2]), exact.expand(2)) and len(seen) == 20
+    seen.clear()
+    estimate = model.elbo(x, terms=4, generator=torch.Generator().manual_seed(0))
+    assert len(seen) == 5 and bool((seen[0] == 0).all())  # L_0 exactly, then one step per stratum
+    assert [int(s.min()) for s in seen[1:]] == [1, 6, 11, 15] and [int(s.max()) for s in seen[1:]] == [5, 10, 14, 19]
+    assert estimate.mean().item() == pytest.approx(exact.item(), rel=0.01)  # unbiased: the mean over examples
+    assert estimate.std() > 0  # and an estimate, not the sum
+    assert torch.allclose(model.elbo(x[:2], terms=19), exact.expand(2))  # one step per stratum: the sum itself
+    assert "stratified" in model.bound_semantics({"terms": 4}) and "every one of the 20" in model.bound_semantics({})
+    with pytest.raises(ConfigError, match="terms"):
+        model.elbo(x[:2], terms=0)

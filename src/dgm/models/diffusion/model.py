@@ -1,7 +1,8 @@
 """Denoising diffusion models (Ho et al. 2020; Nichol & Dhariwal 2021): a UNet that owns every weight, a
 parameter-free noise schedule, and samplers apart from both. The loss is the simple one (MSE to the prediction
 target), the hybrid one (simple + lambda L_vlb, the VLB term seeing the mean only through a stop-gradient) or
-the VLB alone; ``elbo`` is the full bound of the discrete data in nats (every step evaluated)."""
+the VLB alone; ``elbo`` is the full bound of the discrete data in nats (every step evaluated, or an unbiased
+stratified estimate from fewer)."""
 from __future__ import annotations
 
 import math
@@ -15,6 +16,7 @@ from ...data.dataset import DatasetInfo
 from ...errors import ConfigError
 from ...nn.unet import UNet
 from ..base import Batch, GenerativeModel
+from .guidance import Classifier, classifier_guided
 from .parameterization import target
 from .reverse import output_channels, reverse_step
 from .samplers import SAMPLERS, ddim_sample, ddpm_sample, dpm_solver_2m_sample
@@ -41,10 +43,15 @@ class DiffusionConfig:
     clip_x0: bool = True  # clamp x0-hat to [-1, 1] while sampling
     sampler: Literal["ddpm", "ddim", "dpm-solver++"] = "ddim"  # sample()'s default
     sample_steps: int = 50  # sample()'s default number of steps (respaced)
+    # periodic validation (train.eval_every[_s]): FID of samples, or the bound on the validation images, in full
+    # (bound_terms 0: T passes per image) or estimated from bound_terms strata (elbo's ``terms``)
+    validate_by: Literal["samples", "bound"] = "samples"
+    bound_terms: int = 0
 
     def __post_init__(self):
         for name in ("steps", "channels", "blocks", "heads", "sample_steps"):
             positive(name, getattr(self, name))
+        positive("bound_terms", self.bound_terms, allow_zero=True)
         positive("vlb_weight", self.vlb_weight, allow_zero=True)
         if not 0 <= self.label_dropout < 1 or not 0 <= self.dropout < 1:
             raise ConfigError("label_dropout and dropout must be in [0, 1)")
@@ -62,8 +69,8 @@ class Diffusion(GenerativeModel):
     Config = DiffusionConfig
     input_transform = "symmetric"
     log_prob_kind = "bound"
-    validate_by = "samples"  # the full VLB costs T network passes per image: validate by FID instead
     importance_weighted = False  # elbo(x, k) takes only k=1
+    costly_bound = True  # the full bound costs T network passes per image
     default_train = {"lr": 2e-4, "batch_size": 128, "steps": 100_000, "ema_decay": 0.9999, "lr_warmup": 5000,
                      "grad_clip": 1.0}
     tiny = {"steps": 20, "sample_steps": 5, "channels": 8, "channel_mult": (1, 2), "blocks": 1,
@@ -83,6 +90,16 @@ class Diffusion(GenerativeModel):
         self.net = UNet(self.shape[0], output_channels(self.shape[0], config.variance), config.channels,
                         tuple(config.channel_mult), config.blocks, tuple(config.attention_levels), config.heads,
                         config.dropout, self.num_classes or None)
+
+    @property
+    def validate_by(self) -> str:
+        """Periodic validation's metric: FID of samples (the default), or the bound (config.validate_by)."""
+        return "samples" if self.config.validate_by == "samples" else "auto"
+
+    @property
+    def validation_bound_options(self) -> dict:
+        """``elbo``'s options for periodic validation by the bound: a stratified estimate when bound_terms > 0."""
+        return {"terms": self.config.bound_terms} if self.config.bound_terms else {}
 
     def predict(self, xt: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The network's output at x_t (B, C, H, W), network time t (B,) long; labels None = the null label."""
@@ -125,16 +142,41 @@ class Diffusion(GenerativeModel):
         return out
 
     @torch.no_grad()
-    def elbo(self, x: torch.Tensor, k: int = 1) -> torch.Tensor:
+    def elbo(self, x: torch.Tensor, k: int = 1, generator: torch.Generator | None = None,
+             terms: int | None = None) -> torch.Tensor:
         """The variational lower bound on log P(x) of the discrete data, nats, (B,): minus the prior term and
-        every step's L_t (T network passes; one noise draw per step). k > 1 is not defined for diffusion."""
+        every step's L_t (T network passes; one noise draw per step, from ``generator`` on the CPU). ``terms``
+        K < T - 1: an unbiased stratified estimate in K + 1 passes: L_0 (the decoder) exactly, the other T - 1
+        steps cut into K strata of about equal size, one step drawn uniformly per stratum and example, its L_t
+        weighted by the stratum's size. k > 1 is not defined for diffusion."""
         if k != 1:
             raise ConfigError("a diffusion model's bound has no importance-weighted form: use k=1")
+        steps = self.config.steps
+        if terms is not None and terms < 1:
+            raise ConfigError(f"the bound's terms must be >= 1 (or all of them), got {terms}")
+
+        def term(t: torch.Tensor) -> torch.Tensor:
+            noise = torch.randn(x.shape, generator=generator).to(x)
+            return self.terms(x, t.to(x.device), noise, None, vlb=True)["vlb_t"]
+
         total = prior_kl(self.schedule, x.double()).float()
-        for t_i in range(self.config.steps):
-            t = torch.full((len(x),), t_i, device=x.device)
-            total = total + self.terms(x, t, torch.randn_like(x), None, vlb=True)["vlb_t"]
+        if terms is None or terms >= steps - 1:
+            for t_i in range(steps):
+                total = total + term(torch.full((len(x),), t_i))
+            return -total
+        total = total + term(torch.zeros(len(x), dtype=torch.long))
+        edges = [1 + round(i * (steps - 1) / terms) for i in range(terms + 1)]
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            t = lo + (torch.rand(len(x), generator=generator) * (hi - lo)).long().clamp(max=hi - lo - 1)
+            total = total + (hi - lo) * term(t)
         return -total
+
+    def bound_semantics(self, options: dict) -> str:
+        """How ``elbo(**options)`` evaluates the bound (every likelihood record says it)."""
+        steps, terms = self.config.steps, options.get("terms")
+        if terms is None or terms >= steps - 1:
+            return f"every one of the {steps} terms"
+        return f"stratified estimate: L_0 and {terms} strata of the other {steps - 1} terms"
 
     def guided(self, labels: torch.Tensor | None, guidance: float, variance: bool):
         """predict(x_t, t) for the samplers. A conditional model's mean channels under classifier-free guidance
@@ -164,31 +206,74 @@ class Diffusion(GenerativeModel):
             parts.append(f"eta {options['eta']:g}")
         if self.num_classes and "guidance" in options:
             parts.append(f"guidance {options['guidance']:g}")
+        if options.get("classifier") is not None:
+            parts.append(f"classifier guidance {options.get('classifier_scale', 1.0):g}")
         return f"draws ({', '.join(parts)})"
 
     @torch.no_grad()
     def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               sampler: str | None = None, steps: int | None = None, eta: float = 0.0, guidance: float = 1.0
-               ) -> torch.Tensor:
+               sampler: str | None = None, steps: int | None = None, eta: float = 0.0, guidance: float = 1.0,
+               classifier: Classifier | None = None, classifier_scale: float = 1.0) -> torch.Tensor:
         """n images (n, C, H, W) in [0, 1] by ``sampler`` (ddpm, ddim, dpm-solver++; default the config's) over
         ``steps`` respaced steps; ``eta`` for DDIM; ``guidance`` s >= 0, the classifier-free guidance scale of a
-        conditional model (0 unconditional, 1 conditional, > 1 guided); ``labels`` (n,) or drawn at random."""
-        cfg = self.config
-        sampler = sampler or cfg.sampler
+        conditional model (0 unconditional, 1 conditional, > 1 guided); ``classifier`` (a noise-aware classifier
+        of this schedule, ``load_classifier``) guides towards ``labels`` with ``classifier_scale``; ``labels``
+        (n,) or drawn at random (a conditional model's or the classifier's classes)."""
+        return self._draw(n, labels, generator, sampler, steps, eta, guidance, classifier, classifier_scale)
+
+    @torch.no_grad()
+    def trajectory(self, n: int, frames: int = 8, *, labels: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None, sampler: str | None = None, steps: int | None = None,
+                   eta: float = 0.0, guidance: float = 1.0, classifier: Classifier | None = None,
+                   classifier_scale: float = 1.0) -> tuple[torch.Tensor, list[int]]:
+        """x_t along one sampling run (options as ``sample``'s): (frames, n, C, H, W) in [0, 1] (x_t mapped from
+        [-1, 1], clamped) at ``frames`` steps evenly spread from the first (pure noise) to the final sample, and
+        the diffusion step t of each (counted from 1 as Ho et al.; 0 for the final sample)."""
+        if frames < 2:
+            raise ConfigError(f"a trajectory needs at least 2 frames (noise and sample), got {frames}")
+        sampler, steps = self._resolve(sampler, steps)
+        states: list[tuple[int, torch.Tensor]] = []
+        final = self._draw(n, labels, generator, sampler, steps, eta, guidance, classifier, classifier_scale,
+                           on_step=lambda i, x: states.append((i, x.float().cpu())))
+        picks = sorted({round(k * (len(states) - 1) / max(frames - 2, 1)) for k in range(frames - 1)})
+        timesteps = self.schedule.spaced(steps).timesteps
+        images = [((states[k][1] + 1) / 2).clamp(0, 1) for k in picks] + [final.cpu()]
+        return torch.stack(images), [int(timesteps[states[k][0]]) + 1 for k in picks] + [0]
+
+    def _resolve(self, sampler: str | None, steps: int | None) -> tuple[str, int]:
+        """(sampler, steps) with the config's defaults filled in; ConfigError for an unknown sampler."""
+        sampler = sampler or self.config.sampler
         if sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
         if steps is None:  # ancestral sampling runs every step unless asked for fewer (improved DDPM's respacing)
-            steps = cfg.steps if sampler == "ddpm" else cfg.sample_steps
+            steps = self.config.steps if sampler == "ddpm" else self.config.sample_steps
+        return sampler, steps
+
+    def _draw(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, sampler: str | None,
+              steps: int | None, eta: float, guidance: float, classifier: Classifier | None = None,
+              classifier_scale: float = 1.0, on_step=None) -> torch.Tensor:
+        """``sample``'s work; ``on_step(i, x_t)`` sees the state before each step."""
+        cfg = self.config
+        sampler, steps = self._resolve(sampler, steps)
         if guidance < 0:
             raise ConfigError(f"guidance must be >= 0, got {guidance}")
         schedule = self.schedule.spaced(steps)
+        classes = self.num_classes or getattr(classifier, "num_labels", 0)
         if labels is not None:
             labels = labels.to(self.device)
-        elif self.num_classes:
-            labels = torch.randint(0, self.num_classes, (n,), generator=generator).to(self.device)
+        elif classes:
+            labels = torch.randint(0, classes, (n,), generator=generator).to(self.device)
         ddpm = sampler == "ddpm"
         predict = self.guided(labels, guidance, variance=ddpm and cfg.variance == "learned-range")
-        common = dict(prediction=cfg.prediction, clip_x0=cfg.clip_x0, generator=generator, device=self.device)
+        if classifier is not None:
+            if classifier_scale < 0:
+                raise ConfigError(f"classifier_scale must be >= 0, got {classifier_scale}")
+            if labels is None:
+                raise ConfigError("classifier guidance needs the labels to guide towards")
+            predict = classifier_guided(predict, classifier, labels, classifier_scale, self.schedule,
+                                        cfg.prediction, self.shape[0])
+        common = dict(prediction=cfg.prediction, clip_x0=cfg.clip_x0, generator=generator, device=self.device,
+                      on_step=on_step)
         shape = (n, *self.shape)
         if ddpm:
             x = ddpm_sample(predict, schedule, shape, variance=cfg.variance, **common)

@@ -1,6 +1,7 @@
 """Samplers of a diffusion model: ancestral DDPM (Ho et al. 2020), DDIM with eta (Song et al. 2021) and
 DPM-Solver++(2M) (Lu et al. 2022). None owns weights: each takes ``predict(x_t, t) -> network output`` (t the
-network's time input, (B,) long, from ``schedule.timesteps``) and a schedule, respaced for fewer steps. Noise is
+network's time input, (B,) long, from ``schedule.timesteps``) and a schedule, respaced for fewer steps; ``on_step``
+sees x_t before each step (a trajectory). Noise is
 drawn on the CPU from the caller's generator and then moved, so a seed gives the same images on every device.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .schedule import NoiseSchedule
 
 Predict = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Progress = Callable[[Iterable[int]], Iterable[int]]
+OnStep = Callable[[int, torch.Tensor], None]  # (step index i, x_t at that step before it is taken): trajectories
 SAMPLERS = ("ddpm", "ddim", "dpm-solver++")
 
 
@@ -47,12 +49,15 @@ def ddpm_step(schedule: NoiseSchedule, out: torch.Tensor, x: torch.Tensor, i: in
 def ddpm_sample(predict: Predict, schedule: NoiseSchedule, shape: tuple[int, ...], *, prediction: str = "epsilon",
                 variance: str = "fixed-small", clip_x0: bool = True, generator: torch.Generator | None = None,
                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                progress: Progress | None = None, x_T: torch.Tensor | None = None) -> torch.Tensor:
+                progress: Progress | None = None, x_T: torch.Tensor | None = None, on_step: OnStep | None = None
+                ) -> torch.Tensor:
     """Ancestral sampling through every step of ``schedule`` (respaced: improved DDPM's fewer-step sampling);
     returns x_0 (B, ...) in about [-1, 1]."""
     x = _noise(shape, generator, device=device, dtype=dtype) if x_T is None else x_T
     for i in _steps(schedule.num_steps, progress):
         _, t = _time(schedule, i, x)
+        if on_step is not None:
+            on_step(i, x)
         z = _noise(x.shape, generator, like=x) if i > 0 else torch.zeros_like(x)
         x = ddpm_step(schedule, predict(x, t), x, i, prediction, variance, clip_x0, z)
     return x
@@ -69,7 +74,8 @@ def ddim_step(x0: torch.Tensor, eps: torch.Tensor, ac: torch.Tensor, ac_prev: to
 def ddim_sample(predict: Predict, schedule: NoiseSchedule, shape: tuple[int, ...], *, prediction: str = "epsilon",
                 eta: float = 0.0, clip_x0: bool = True, generator: torch.Generator | None = None,
                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                progress: Progress | None = None, x_T: torch.Tensor | None = None) -> torch.Tensor:
+                progress: Progress | None = None, x_T: torch.Tensor | None = None, on_step: OnStep | None = None
+                ) -> torch.Tensor:
     """DDIM through the steps of ``schedule`` (respace it to S steps); eta = 0 is deterministic given x_T, eta = 1
     with every step is ancestral DDPM with beta-tilde variances. Returns x_0 (B, ...)."""
     if eta < 0:
@@ -77,6 +83,8 @@ def ddim_sample(predict: Predict, schedule: NoiseSchedule, shape: tuple[int, ...
     x = _noise(shape, generator, device=device, dtype=dtype) if x_T is None else x_T
     for i in _steps(schedule.num_steps, progress):
         idx, t = _time(schedule, i, x)
+        if on_step is not None:
+            on_step(i, x)
         a = schedule.gather(schedule.sqrt_alphas_cumprod, idx, x)
         s = schedule.gather(schedule.sqrt_one_minus_alphas_cumprod, idx, x)
         x0, eps = to_x0_eps(prediction, predict(x, t), x, a, s)
@@ -92,7 +100,8 @@ def ddim_sample(predict: Predict, schedule: NoiseSchedule, shape: tuple[int, ...
 def dpm_solver_2m_sample(predict: Predict, schedule: NoiseSchedule, shape: tuple[int, ...], *,
                          prediction: str = "epsilon", clip_x0: bool = True, generator: torch.Generator | None = None,
                          device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                         progress: Progress | None = None, x_T: torch.Tensor | None = None) -> torch.Tensor:
+                         progress: Progress | None = None, x_T: torch.Tensor | None = None,
+                         on_step: OnStep | None = None) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, algorithm 2) in its discrete-time form: multistep second order in the
     data prediction over lambda = log(alpha / sigma), first order at the first step; the last step (to the
     smallest kept t) returns its x0 prediction. Returns x_0 (B, ...)."""
@@ -102,6 +111,8 @@ def dpm_solver_2m_sample(predict: Predict, schedule: NoiseSchedule, shape: tuple
     prev_x0, prev_h = None, None
     for i in _steps(schedule.num_steps, progress):
         idx, t = _time(schedule, i, x)
+        if on_step is not None:
+            on_step(i, x)
         a, s = schedule.gather(alpha, idx, x), schedule.gather(sigma, idx, x)
         x0, _ = to_x0_eps(prediction, predict(x, t), x, a, s)
         if clip_x0:
