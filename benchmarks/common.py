@@ -57,6 +57,13 @@ def load_avg() -> list[float]:
         return []
 
 
+def begin(threads: int = 2) -> tuple[int, list[float], Path]:
+    """A figure benchmark's start: fix the threads, note (and warn about) the load, find the data directory ->
+    (threads, load average at the start, data directory)."""
+    n = set_threads(threads)
+    return n, warn_if_busy(n), data_dir()
+
+
 def warn_if_busy(threads: int) -> list[float]:
     """Load average now; a warning on stderr when other work already occupies the cores."""
     load = load_avg()

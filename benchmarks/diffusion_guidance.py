@@ -59,9 +59,7 @@ def train(args, model: str, config: str, data_dir: Path, threads: int) -> tuple[
 def main(argv=None) -> int:
     args = parse_args(argv)
     scales = [float(s) for s in (args.scales or SCALES[args.kind]).split(",")]
-    threads = common.set_threads(args.threads)
-    load_start = common.warn_if_busy(threads)
-    data_dir = common.data_dir()
+    threads, load_start, data_dir = common.begin(args.threads)
     model, config = CONFIGS[args.kind]
     commands, extra = [], {}
     if args.kind == "classifier" and args.run:

@@ -41,9 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     samplers = [(s.split(":")[0], int(s.split(":")[1])) for s in args.samplers.split(",") if s.strip()]
-    threads = common.set_threads(args.threads)
-    load_start = common.warn_if_busy(threads)
-    data_dir = common.data_dir()
+    threads, load_start, data_dir = common.begin(args.threads)
     import tempfile
     from pathlib import Path
 

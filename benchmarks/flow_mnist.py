@@ -39,9 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    threads = common.set_threads(args.threads)
-    load_start = common.warn_if_busy(threads)
-    data_dir = common.data_dir()
+    threads, load_start, data_dir = common.begin(args.threads)
     train_argv, eval_argv, run_dir, summary, ev = cli_run.train_and_eval(
         args, args.model, f"configs/{args.model}_mnist.yaml", ["--metrics", "nll"], data_dir, threads)
     result = ev["nll"]

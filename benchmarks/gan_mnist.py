@@ -93,9 +93,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.n_samples % 10:
         sys.exit("--n-samples must be a multiple of 10")
-    threads = common.set_threads(args.threads)
-    load_start = common.warn_if_busy(threads)
-    data_dir = common.data_dir()
+    threads, load_start, data_dir = common.begin(args.threads)
     import tempfile
     from pathlib import Path
 

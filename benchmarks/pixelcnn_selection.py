@@ -87,9 +87,7 @@ def run_trial(trial: dict, seed: int, args, data_dir: Path, threads: int) -> dic
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    threads = common.set_threads(args.threads)
-    load_start = common.warn_if_busy(threads)
-    data_dir = common.data_dir()
+    threads, load_start, data_dir = common.begin(args.threads)
     config = yaml.safe_load((common.REPO / CONFIGS[args.model]).read_text())
     yaml_kernel, yaml_lr = config["model"].get("kernel"), float(config["train"]["lr"])
     results = []
