@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import common  # first: puts src/ on sys.path when needed
@@ -45,17 +44,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def train(args, model: str, config: str, data_dir: Path, threads: int) -> tuple[Path, list[str], dict]:
-    """`dgm train MODEL --config CONFIG ...` -> (run dir, argv, training summary)."""
-    run_dir = args.out or Path(tempfile.mkdtemp(prefix=f"dgm-bench-{model}-")) / "run"
-    argv = ["train", model, "--config", config, "--data-dir", str(data_dir), "--threads", str(threads),
-            "--seed", str(args.seed), "--no-progress", "--out", str(run_dir)]
-    argv += ["--time-budget", f"{args.budget:g}"] if args.budget else []
-    argv += [a for s in args.set for a in ("--set", s)]
-    cli_run.dgm(argv)
-    return run_dir, argv, cli_run.train_summary(run_dir)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     scales = [float(s) for s in (args.scales or SCALES[args.kind]).split(",")]
@@ -66,7 +54,7 @@ def main(argv=None) -> int:
         run_dir, summary = args.run, cli_run.train_summary(args.run)
         commands.append(f"(the run {args.run})")
     else:
-        run_dir, train_argv, summary = train(args, model, config, data_dir, threads)
+        train_argv, run_dir, summary = cli_run.train(args, model, config, data_dir, threads)
         commands.append(cli_run.command(train_argv))
     guide: list[str] = []
     if args.kind == "classifier":

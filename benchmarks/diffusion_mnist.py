@@ -42,16 +42,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     samplers = [(s.split(":")[0], int(s.split(":")[1])) for s in args.samplers.split(",") if s.strip()]
     threads, load_start, data_dir = common.begin(args.threads)
-    import tempfile
-    from pathlib import Path
-
-    run_dir = args.out or Path(tempfile.mkdtemp(prefix="dgm-bench-ddpm-")) / "run"
-    train_argv = ["train", "ddpm", "--config", CONFIG, "--data-dir", str(data_dir), "--threads", str(threads),
-                  "--seed", str(args.seed), "--no-progress", "--out", str(run_dir)]
-    train_argv += ["--time-budget", f"{args.budget:g}"] if args.budget else []
-    train_argv += [a for s in args.set for a in ("--set", s)]
-    cli_run.dgm(train_argv)
-    summary = cli_run.train_summary(run_dir)
+    train_argv, run_dir, summary = cli_run.train(args, "ddpm", CONFIG, data_dir, threads)
     rows, commands = [], []
     for sampler, steps in samplers:
         eval_argv = ["eval", str(run_dir), "--metrics", "fid,is,classes", "-n", str(args.eval_n), "--seed", "1234",

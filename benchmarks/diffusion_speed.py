@@ -83,11 +83,7 @@ class DgmSide:
         self.args = args
 
     def round(self) -> float:
-        clock = gan_common.Clock(self.args.round_s, warmup=self.args.warmup_steps)
-        self.trainer.callbacks = [gan_common.StopWhen(clock)]
-        self.trainer.config = self.cfg  # continue where the last round stopped
-        self.trainer.fit()
-        return clock.rate() * self.cfg.batch_size
+        return gan_common.trainer_round(self.trainer, self.cfg, self.args.round_s, self.args.warmup_steps) * self.cfg.batch_size
 
 
 class DiffusersSide:

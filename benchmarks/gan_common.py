@@ -53,3 +53,13 @@ class StopWhen(Callback):
     def on_step_end(self, trainer, logs):
         if self.clock.tick():  # the loop runs while step < total_steps
             trainer.config = dataclasses.replace(trainer.config, steps=trainer.step)
+
+
+def trainer_round(trainer, config, seconds: float, warmup: int) -> float:
+    """One timed round of ``trainer`` continuing where its last round stopped (``config`` with an unbounded step
+    count): ``warmup`` untimed steps, then ``seconds`` of timed ones -> timed steps per second."""
+    clock = Clock(seconds, warmup=warmup)
+    trainer.callbacks = [StopWhen(clock)]
+    trainer.config = config  # StopWhen ended the last round by lowering the step count: restore it
+    trainer.fit()
+    return clock.rate()

@@ -131,6 +131,33 @@ def load_run(path: str | Path, ema: bool = True, device: str = "cpu") -> tuple[G
     return model_from_checkpoint(ckpt, ema).to(resolve_device(device)), ckpt
 
 
+def load_classifier(path: str | Path, diffusion: GenerativeModel, device: torch.device | str = "cpu",
+                    ema: bool = True):
+    """The guidance classifier in ``path`` (its run or checkpoint directory, `dgm train-classifier`), checked
+    against the ``diffusion`` model it will guide (same schedule, T and image shape); eval mode on ``device``."""
+    from .config import from_dict
+    from .models.diffusion.classifier import NAME, ClassifierConfig, GuidanceClassifier
+
+    ckpt = read_checkpoint(path, with_train_state=False)
+    cfg = ckpt.config
+    if cfg.get("model") != NAME:
+        raise ConfigError(f"{path} is a {cfg.get('model')!r} run, not a guidance classifier; train one with "
+                          "`dgm train-classifier RUN --out DIR`")
+    try:
+        info = DatasetInfo.from_dict(cfg["data"])
+        model = GuidanceClassifier(from_dict(ClassifierConfig, cfg["model_config"]), info)
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {ckpt.path}: config.json is corrupt ({e})") from None
+    mine, theirs = model.config, diffusion.config
+    if (mine.schedule, mine.steps) != (theirs.schedule, theirs.steps):
+        raise ConfigError(f"{path} was trained on a {mine.schedule} schedule of {mine.steps} steps, the diffusion "
+                          f"uses {theirs.schedule} with {theirs.steps}; train a classifier for this run")
+    if tuple(info.shape) != tuple(diffusion.shape):
+        raise ConfigError(f"{path} classifies images {tuple(info.shape)}, the diffusion draws {diffusion.shape}")
+    load_weights(model, ckpt.ema if ema and ckpt.ema is not None else ckpt.model, ckpt.path)
+    return model.eval().to(device)
+
+
 def load_data(name: str, split: str, data_dir: str | Path | None, options: dict[str, Any] | None = None):
     """Load a dataset split with the run's data options (``size``: pad/resize every image once; ``skip_bad``:
     image folders skip unreadable files, counted, instead of failing)."""

@@ -11,6 +11,7 @@ import torch
 
 from ..config import from_dict
 from ..errors import ConfigError
+from ..models.base import StepwiseSampler
 from ..models.diffusion.classifier import NAME, ClassifierConfig, GuidanceClassifier, for_diffusion, noise_levels
 from ..runs import load_run, load_run_data, write_run_config
 from ..train import TrainConfig, Trainer, read_checkpoint, seed_everything
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     diffusion, diff_ckpt = load_run(args.run_dir)
-    if not hasattr(diffusion, "schedule") or not hasattr(diffusion, "trajectory"):
+    if not isinstance(diffusion, StepwiseSampler):
         raise ConfigError(f"{args.run_dir} is a {diff_ckpt.config['model']!r} run; classifier guidance is for "
                           "diffusion runs (ddpm, improved-ddpm, ...)")
     model_vals, train_vals, data_vals = requested_values(args)

@@ -5,6 +5,8 @@ import argparse
 import os
 from pathlib import Path
 
+import torch
+
 from ..errors import ConfigError
 
 
@@ -107,12 +109,41 @@ def sample_options(args: argparse.Namespace, model=None) -> dict:
     ``--classifier DIR`` becomes the loaded classifier, checked against ``model``."""
     options = {k: getattr(args, k) for k in SAMPLE_OPTIONS if getattr(args, k, None) is not None}
     if getattr(args, "classifier", None):
-        from ..models.diffusion.classifier import load_classifier
+        from ..models.base import StepwiseSampler
+        from ..runs import load_classifier
 
-        if not hasattr(model, "trajectory"):
+        if not isinstance(model, StepwiseSampler):
             raise ConfigError(f"--classifier: classifier guidance is for diffusion models, not "
                               f"{type(model).__name__}")
         options["classifier"] = load_classifier(args.classifier, model, model.device)
     elif "classifier_scale" in options:
         raise ConfigError("--classifier-scale needs --classifier DIR (the noise-aware classifier)")
     return options
+
+
+def requested_labels(text: str | None, n: int, model, options: dict):
+    """``--labels`` for ``model`` sampled with ``options``: (n,) int64 over the model's own classes (a
+    conditional model) or its guiding classifier's, or None (see ``parse_labels``)."""
+    classes = getattr(model, "num_classes", 0) or getattr(options.get("classifier"), "num_labels", 0)
+    return parse_labels(text, n, classes)
+
+
+def parse_labels(text: str | None, n: int, num_classes: int) -> torch.Tensor | None:
+    """--labels '3' / '0,1,2' / 'all' -> (n,) int64 labels cycled to length n, or None."""
+    if text is None:
+        return None
+    if num_classes <= 0:
+        raise ConfigError("--labels needs a class-conditional model (cgan, acgan, biggan-small, ddpm-cfg, a PixelCNN "
+                          "with model.class_conditional=true) or classifier guidance (--classifier); this one "
+                          "ignores labels")
+    if text == "all":
+        values = list(range(num_classes))
+    else:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"--labels {text!r}: use integers like 3 or 0,1,2, or 'all'") from None
+    bad = [v for v in values if not 0 <= v < num_classes]
+    if not values or bad:
+        raise ConfigError(f"--labels {text!r}: classes must be in 0..{num_classes - 1}")
+    return torch.tensor(values, dtype=torch.long).repeat(-(-n // len(values)))[:n]

@@ -19,9 +19,8 @@ from ..metrics.features import default_feature_net, load_feature_net
 from ..runs import load_data, load_run, load_run_data, sample_images
 from ..viz.grids import to_uint8
 from .common import (SAMPLE_OPTIONS, ShownDefaultsFormatter, add_data_dir, add_device, add_sample_options,
-                     positive_int, sample_options)
+                     positive_int, requested_labels, sample_options)
 from .eval_report import format_record, reference_table
-from .sample_cmd import parse_labels
 
 
 def add_parser(sub) -> None:
@@ -105,8 +104,7 @@ def run(args: argparse.Namespace) -> int:
                           "file")
     if model is not None:
         options = sample_options(args, model)
-        classes = getattr(model, "num_classes", 0) or getattr(options.get("classifier"), "num_labels", 0)
-        asked = parse_labels(args.labels, args.n, classes)
+        asked = requested_labels(args.labels, args.n, model, options)
     net, skipped = feature_net_for(args, dataset, reference.info.kind)
     metrics = parse_metrics(args.metrics, model, net is not None)
     record.update({"split": args.split, "seed": args.seed, "metrics": {}})

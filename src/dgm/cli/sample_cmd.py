@@ -10,7 +10,9 @@ import torch
 from ..errors import ConfigError
 from ..runs import load_run, load_run_data, sample_images
 from ..viz.grids import save_grid, save_samples, to_uint8
-from .common import ShownDefaultsFormatter, add_device, add_sample_options, output_file, positive_int, sample_options
+from ..models.base import StepwiseSampler
+from .common import (ShownDefaultsFormatter, add_device, add_sample_options, output_file, positive_int,
+                     requested_labels, sample_options)
 
 
 def add_parser(sub) -> None:
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".png", ".npz"):
         raise ConfigError(f"--out {out}: use a .png or .npz file name")
     model, ckpt = load_run(args.run_dir, ema=not args.no_ema, device=args.device)
-    if args.trajectory and not hasattr(model, "trajectory"):
+    if args.trajectory and not isinstance(model, StepwiseSampler):
         raise ConfigError(f"--trajectory: {type(model).__name__} does not sample through steps of x_t; it is for "
                           "diffusion models")
     if args.trajectory and Path(args.trajectory).suffix.lower() != ".png":
@@ -49,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-n {args.n}: a grid of more than {MAX_GRID} images is too large a PNG to open; "
                           "write them with --out FILE.npz, or lower -n")
     # the model's own conditioning, not the dataset's labels: an unconditional model would ignore them
-    classes = getattr(model, "num_classes", 0) or getattr(options.get("classifier"), "num_labels", 0)
-    labels = parse_labels(args.labels, args.n, classes)
+    labels = requested_labels(args.labels, args.n, model, options)
     samples = sample_images(model, args.n, seed=args.seed, labels=labels, **options)
     out.parent.mkdir(parents=True, exist_ok=True)
     extra = {"labels": labels.numpy()} if labels is not None else {}
@@ -83,24 +84,3 @@ def write_trajectory(model, path: Path, seed: int, labels: torch.Tensor | None, 
 
 
 MAX_GRID = 10_000  # images in one PNG grid (100 x 100 tiles; 100k MNIST tiles made a PNG Pillow refuses)
-
-
-def parse_labels(text: str | None, n: int, num_classes: int) -> torch.Tensor | None:
-    """--labels '3' / '0,1,2' / 'all' -> (n,) int64 labels cycled to length n, or None."""
-    if text is None:
-        return None
-    if num_classes <= 0:
-        raise ConfigError("--labels needs a class-conditional model (cgan, acgan, biggan-small, ddpm-cfg, a PixelCNN "
-                          "with model.class_conditional=true) or classifier guidance (--classifier); this one "
-                          "ignores labels")
-    if text == "all":
-        values = list(range(num_classes))
-    else:
-        try:
-            values = [int(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise ConfigError(f"--labels {text!r}: use integers like 3 or 0,1,2, or 'all'") from None
-    bad = [v for v in values if not 0 <= v < num_classes]
-    if not values or bad:
-        raise ConfigError(f"--labels {text!r}: classes must be in 0..{num_classes - 1}")
-    return torch.tensor(values, dtype=torch.long).repeat(-(-n // len(values)))[:n]

@@ -10,11 +10,12 @@ import importlib.metadata
 import logging
 import pkgutil
 
-from .base import Batch, GenerativeModel, HasELBO, HasLogProb, LatentGenerator, LatentModel, OptimizerGroup
+from .base import (Batch, GenerativeModel, HasELBO, HasLogProb, LatentGenerator, LatentModel, OptimizerGroup,
+                   StepwiseSampler)
 from .registry import build_config, create, models, register_model
 
 __all__ = ["Batch", "GenerativeModel", "HasELBO", "HasLogProb", "LatentGenerator", "LatentModel", "OptimizerGroup",
-           "build_config", "create", "discover", "models", "register_model"]
+           "StepwiseSampler", "build_config", "create", "discover", "models", "register_model"]
 
 ENTRY_POINT_GROUP = "dgm.models"
 log = logging.getLogger("dgm.models")

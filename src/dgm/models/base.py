@@ -196,6 +196,14 @@ class HasLogProb(Protocol):
 
 
 @runtime_checkable
+class StepwiseSampler(Protocol):
+    """Samples through steps of x_t (diffusion): ``trajectory(n, frames, ...) -> ((frames, n, C, H, W), times)``
+    shows them, and a noise-aware classifier can guide them (classifier guidance)."""
+
+    def trajectory(self, n: int, frames: int = 8, **options) -> tuple[torch.Tensor, list[int]]: ...
+
+
+@runtime_checkable
 class HasELBO(Protocol):
     """A lower bound on log p(x) of the discrete data: ``elbo(x, k=1) -> (B,)`` in nats (k>1: IWAE bound, unless
     the model's ``importance_weighted`` is False: a diffusion's bound takes only k=1)."""

@@ -82,6 +82,12 @@ def test_classifier_guidance_moves_samples_towards_the_requested_class():
         assert s.mean() > model.sample(8, generator=g(), labels=labels[:8], sampler=sampler).mean() + 0.05
     with pytest.raises(ConfigError, match="classifier_scale"):
         model.sample(2, classifier=Brightness(), classifier_scale=-1.0)
+    # without labels, an unconditional model guides towards labels drawn over the classifier's classes
+    drawn = torch.Generator().manual_seed(4)
+    asked = torch.randint(0, 2, (8,), generator=drawn)
+    assert torch.equal(model.sample(8, generator=torch.Generator().manual_seed(4), classifier=Brightness(),
+                                    classifier_scale=3.0),
+                       model.sample(8, generator=drawn, labels=asked, classifier=Brightness(), classifier_scale=3.0))
 
 
 def test_the_noisy_classifier_reads_time_and_its_loss_is_cross_entropy_at_q_sample():

@@ -3,7 +3,7 @@
 DDIM, DPM-Solver++(2M)); the Diffusion model composes them with a UNet (``nn.unet``); classifier guidance by a
 noise-aware classifier on x_t."""
 from . import presets  # noqa: F401  (registers ddpm, improved-ddpm and their conditional forms)
-from .classifier import ClassifierConfig, GuidanceClassifier, load_classifier
+from .classifier import ClassifierConfig, GuidanceClassifier
 from .guidance import classifier_guided, log_prob_gradient
 from .model import Diffusion, DiffusionConfig
 from .parameterization import PREDICTIONS, target, to_x0_eps
@@ -15,5 +15,5 @@ from .vlb import discretized_gaussian_log_likelihood, normal_kl, prior_kl, vlb_t
 __all__ = ["ClassifierConfig", "Diffusion", "DiffusionConfig", "GuidanceClassifier", "NoiseSchedule", "PREDICTIONS",
            "ReverseStep", "SAMPLERS", "VARIANCES", "classifier_guided", "cosine_betas", "ddim_sample", "ddim_step",
            "ddpm_sample", "discretized_gaussian_log_likelihood", "dpm_solver_2m_sample", "linear_betas",
-           "load_classifier", "log_prob_gradient", "normal_kl", "prior_kl", "reverse_step", "spaced_timesteps",
+           "log_prob_gradient", "normal_kl", "prior_kl", "reverse_step", "spaced_timesteps",
            "target", "to_x0_eps", "vlb_term"]

@@ -1,23 +1,23 @@
 """The noise-aware classifier of classifier guidance (Dhariwal & Nichol 2021): p_phi(y | x_t, t) for the x_t of
 one diffusion's forward process, trained by cross-entropy on x_t = q_sample(x_0, t) at uniformly drawn t. It
 is a model for the trainer (loss, EMA, budget, checkpoints) but not a generative one: it is not in the model
-registry, `dgm train-classifier RUN` builds it for the diffusion run RUN, and ``load_classifier`` checks that
-its schedule is the diffusion's before guidance uses it."""
+registry, `dgm train-classifier RUN` builds it for the diffusion run RUN, and ``dgm.runs.load_classifier``
+checks that its schedule is the diffusion's before guidance uses it."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-from ...config import from_dict, positive
+from ...config import from_dict
 from ...data.dataset import DatasetInfo
-from ...errors import CheckpointError, ConfigError
+from ...errors import ConfigError
 from ...nn.unet import NoisyClassifier
 from ..base import Batch, GenerativeModel
+from .model import check_network
 from .schedule import NoiseSchedule
 
 NAME = "noisy-classifier"  # the checkpoint's model name
@@ -35,12 +35,7 @@ class ClassifierConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        for name in ("steps", "channels", "blocks", "heads"):
-            positive(name, getattr(self, name))
-        if not 0 <= self.dropout < 1:
-            raise ConfigError("dropout must be in [0, 1)")
-        if any(not 0 <= lv < len(self.channel_mult) for lv in self.attention_levels):
-            raise ConfigError(f"attention_levels must be in 0..{len(self.channel_mult) - 1}")
+        check_network(self)
 
 
 class GuidanceClassifier(GenerativeModel):
@@ -100,33 +95,6 @@ def for_diffusion(diffusion_config: Any, values: dict[str, Any] | None = None) -
                               f"({getattr(diffusion_config, key)}): guidance needs the classifier on its x_t")
     return from_dict(ClassifierConfig, {**values, "schedule": diffusion_config.schedule,
                                         "steps": diffusion_config.steps})
-
-
-def load_classifier(path: str | Path, diffusion: Any, device: torch.device | str = "cpu",
-                    ema: bool = True) -> GuidanceClassifier:
-    """The trained classifier in ``path`` (its run or checkpoint directory), checked against the ``diffusion``
-    model it will guide (same schedule, T, image shape and classes); eval mode on ``device``."""
-    from ...train.checkpoint import read_checkpoint
-    from ...train.trainer import load_weights
-
-    ckpt = read_checkpoint(path, with_train_state=False)
-    cfg = ckpt.config
-    if cfg.get("model") != NAME:
-        raise ConfigError(f"{path} is a {cfg.get('model')!r} run, not a guidance classifier; train one with "
-                          "`dgm train-classifier RUN --out DIR`")
-    try:
-        info = DatasetInfo.from_dict(cfg["data"])
-        model = GuidanceClassifier(from_dict(ClassifierConfig, cfg["model_config"]), info)
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {ckpt.path}: config.json is corrupt ({e})") from None
-    mine, theirs = model.config, diffusion.config
-    if (mine.schedule, mine.steps) != (theirs.schedule, theirs.steps):
-        raise ConfigError(f"{path} was trained on a {mine.schedule} schedule of {mine.steps} steps, the diffusion "
-                          f"uses {theirs.schedule} with {theirs.steps}; train a classifier for this run")
-    if tuple(info.shape) != tuple(diffusion.shape):
-        raise ConfigError(f"{path} classifies images {tuple(info.shape)}, the diffusion draws {diffusion.shape}")
-    load_weights(model, ckpt.ema if ema and ckpt.ema is not None else ckpt.model, ckpt.path)
-    return model.eval().to(device)
 
 
 def noise_levels(steps: int) -> list[int]:

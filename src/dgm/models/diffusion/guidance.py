@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from .parameterization import target, to_x0_eps
+from .samplers import Predict
 from .schedule import NoiseSchedule
 
-Predict = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Classifier = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, network time t) -> logits (B, K)
 
 

@@ -49,18 +49,27 @@ class DiffusionConfig:
     bound_terms: int = 0
 
     def __post_init__(self):
-        for name in ("steps", "channels", "blocks", "heads", "sample_steps"):
-            positive(name, getattr(self, name))
+        check_network(self)
+        positive("sample_steps", self.sample_steps)
         positive("bound_terms", self.bound_terms, allow_zero=True)
         positive("vlb_weight", self.vlb_weight, allow_zero=True)
-        if not 0 <= self.label_dropout < 1 or not 0 <= self.dropout < 1:
-            raise ConfigError("label_dropout and dropout must be in [0, 1)")
+        if not 0 <= self.label_dropout < 1:
+            raise ConfigError("label_dropout must be in [0, 1)")
         if self.sample_steps > self.steps:
             raise ConfigError(f"sample_steps ({self.sample_steps}) cannot exceed the diffusion's steps ({self.steps})")
         if self.loss == "hybrid" and self.variance != "learned-range":
             raise ConfigError("the hybrid loss trains the learned variance: set model.variance=learned-range")
-        if any(not 0 <= lv < len(self.channel_mult) for lv in self.attention_levels):
-            raise ConfigError(f"attention_levels must be in 0..{len(self.channel_mult) - 1}")
+
+
+def check_network(cfg) -> None:
+    """ConfigError for a config's bad diffusion steps or UNet sizes (steps, channels, blocks, heads, dropout,
+    attention_levels): the checks the diffusion model and its guidance classifier share."""
+    for name in ("steps", "channels", "blocks", "heads"):
+        positive(name, getattr(cfg, name))
+    if not 0 <= cfg.dropout < 1:
+        raise ConfigError("dropout must be in [0, 1)")
+    if any(not 0 <= lv < len(cfg.channel_mult) for lv in cfg.attention_levels):
+        raise ConfigError(f"attention_levels must be in 0..{len(cfg.channel_mult) - 1}")
 
 
 class Diffusion(GenerativeModel):
@@ -217,7 +226,7 @@ class Diffusion(GenerativeModel):
         """n images (n, C, H, W) in [0, 1] by ``sampler`` (ddpm, ddim, dpm-solver++; default the config's) over
         ``steps`` respaced steps; ``eta`` for DDIM; ``guidance`` s >= 0, the classifier-free guidance scale of a
         conditional model (0 unconditional, 1 conditional, > 1 guided); ``classifier`` (a noise-aware classifier
-        of this schedule, ``load_classifier``) guides towards ``labels`` with ``classifier_scale``; ``labels``
+        of this schedule, ``dgm.runs.load_classifier``) guides towards ``labels`` with ``classifier_scale``; ``labels``
         (n,) or drawn at random (a conditional model's or the classifier's classes)."""
         return self._draw(n, labels, generator, sampler, steps, eta, guidance, classifier, classifier_scale)
 
