@@ -118,6 +118,15 @@ def train(args, model: str, config: str, data_dir: Path, threads: int) -> tuple[
     return train_argv, run_dir, train_summary(run_dir)
 
 
+def train_or_reuse(args, model: str, config: str, data_dir: Path, threads: int) -> tuple[str, Path, dict[str, Any]]:
+    """`dgm train MODEL --config CONFIG ...` (train), or with ``args.run`` that finished run as it is -> (the
+    training command, or a note naming the reused run, run dir, training summary)."""
+    if getattr(args, "run", None):
+        return f"(the run {args.run})", args.run, train_summary(args.run)
+    train_argv, run_dir, summary = train(args, model, config, data_dir, threads)
+    return command(train_argv), run_dir, summary
+
+
 def train_and_eval(args, model: str, config: str, eval_options: list[str], data_dir: Path, threads: int):
     """`dgm train MODEL --config CONFIG ...` then `dgm eval RUN ... --json` -> (train argv, eval argv, run dir,
     training summary, evaluation metrics)."""

@@ -50,12 +50,10 @@ def main(argv=None) -> int:
     threads, load_start, data_dir = common.begin(args.threads)
     model, config = CONFIGS[args.kind]
     commands, extra = [], {}
-    if args.kind == "classifier" and args.run:
-        run_dir, summary = args.run, cli_run.train_summary(args.run)
-        commands.append(f"(the run {args.run})")
-    else:
-        train_argv, run_dir, summary = cli_run.train(args, model, config, data_dir, threads)
-        commands.append(cli_run.command(train_argv))
+    if args.run and args.kind != "classifier":
+        sys.exit("diffusion_guidance: --run is for --kind classifier (classifier-free guidance trains its own run)")
+    train_command, run_dir, summary = cli_run.train_or_reuse(args, model, config, data_dir, threads)
+    commands.append(train_command)
     guide: list[str] = []
     if args.kind == "classifier":
         cls_dir = run_dir.parent / "classifier"

@@ -11,6 +11,7 @@ of DDIM-50's FID. Everything the run needs is in configs/ddpm_mnist.yaml; this s
 
     PYTHONPATH=src python3 benchmarks/diffusion_mnist.py                         # DDIM-50 on 10k samples
     PYTHONPATH=src python3 benchmarks/diffusion_mnist.py --samplers ddim:50,ddim:20,dpm-solver++:10,dpm-solver++:20
+    PYTHONPATH=src python3 benchmarks/diffusion_mnist.py --run RUN --eval-n 1000 --samplers ddim:50,ddpm:1000  # a run
     PYTHONPATH=src python3 benchmarks/diffusion_mnist.py --budget 20 --eval-n 50 --no-record   # smoke test
 
 Each sampler is scored on the same number of samples (FID is biased by n: compare rows of one n only). One
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import common  # first: puts src/ on sys.path when needed
 import cli_run
@@ -34,6 +36,7 @@ FULL = {"budget": 1800.0, "eval_n": 10000}
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--samplers", default="ddim:50", help="comma-separated SAMPLER:STEPS, each scored")
+    p.add_argument("--run", type=Path, help="score this finished run (e.g. another sampler table) instead of training")
     cli_run.add_options(p, FULL["eval_n"])
     return p.parse_args(argv)
 
@@ -42,7 +45,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     samplers = [(s.split(":")[0], int(s.split(":")[1])) for s in args.samplers.split(",") if s.strip()]
     threads, load_start, data_dir = common.begin(args.threads)
-    train_argv, run_dir, summary = cli_run.train(args, "ddpm", CONFIG, data_dir, threads)
+    train_command, run_dir, summary = cli_run.train_or_reuse(args, "ddpm", CONFIG, data_dir, threads)
     rows, commands = [], []
     for sampler, steps in samplers:
         eval_argv = ["eval", str(run_dir), "--metrics", "fid,is,classes", "-n", str(args.eval_n), "--seed", "1234",
@@ -72,8 +75,8 @@ def main(argv=None) -> int:
         **({"dpm_solver_20_fid_over_ddim_50": round(by_name[("dpm-solver++", 20)]["fid"]
                                                     / by_name[("ddim", 50)]["fid"], 3)}
            if ("dpm-solver++", 20) in by_name and ("ddim", 50) in by_name else {}),
-        **cli_run.run_fields(args, train_argv, [], run_dir, summary, threads, load_start),
-        "command": " && ".join([cli_run.command(train_argv), *commands]),
+        **cli_run.run_fields(args, [], [], run_dir, summary, threads, load_start),
+        "command": " && ".join([train_command, *commands]),
         "artifacts": [common.rel(grid), common.rel(trajectory)],
     }
     train = dgm.data.load("mnist", split="train", data_dir=data_dir, download=False)

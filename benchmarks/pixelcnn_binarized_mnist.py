@@ -13,6 +13,7 @@ and records the figure with both commands, the curve, and the GFLOP/s against th
 
     PYTHONPATH=src python3 benchmarks/pixelcnn_binarized_mnist.py --model pixelcnn
     PYTHONPATH=src python3 benchmarks/pixelcnn_binarized_mnist.py --model gated-pixelcnn
+    PYTHONPATH=src python3 benchmarks/pixelcnn_binarized_mnist.py --model pixelsnail   # target: < 84.94 (PixelCNN)
     PYTHONPATH=src python3 benchmarks/pixelcnn_binarized_mnist.py --budget 20 --eval-n 200 --no-record
 
 The run directory (printed, and in the record) keeps the final checkpoint, so
@@ -31,7 +32,10 @@ import dgm.data
 TARGET, ANCHOR = 90.0, 81.30  # nats on the test split
 FULL = {"budget": 1800.0, "eval_n": 10000}
 CONFIGS = {"pixelcnn": "configs/pixelcnn_binarized_mnist.yaml",
-           "gated-pixelcnn": "configs/pixelcnn_gated_binarized_mnist.yaml"}
+           "gated-pixelcnn": "configs/pixelcnn_gated_binarized_mnist.yaml",
+           "pixelsnail": "configs/pixelsnail_binarized_mnist.yaml"}
+# PixelSNAIL's figure: below the project's PixelCNN at the same 30-minute budget (README, 84.94 nats)
+TARGETS = {"pixelcnn": TARGET, "gated-pixelcnn": TARGET, "pixelsnail": 84.94}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,8 +57,8 @@ def main(argv=None) -> int:
     full = result["n"] >= FULL["eval_n"] and budget <= FULL["budget"] and not args.set
     record = {
         "benchmark": "pixelcnn_binarized_mnist", "metric": "test_nll_nats", "value": round(nll, 3),
-        "model": args.model, "target": TARGET, "anchor": ANCHOR,
-        "meets_target": (nll <= TARGET) if full else None, "full_setting": full,
+        "model": args.model, "target": TARGETS[args.model], "anchor": ANCHOR,
+        "meets_target": (nll <= TARGETS[args.model]) if full else None, "full_setting": full,
         "bits_per_dim": round(result["bits_per_dim"], 5), "eval_n": result["n"],
         **cli_run.run_fields(args, train_argv, eval_argv, run_dir, summary, threads, load_start),
         "artifacts": [cli_run.keep_grid(run_dir, f"pixelcnn_binarized_mnist_{args.model}", not args.no_record)],

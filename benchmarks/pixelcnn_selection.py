@@ -29,9 +29,9 @@ import common  # first: puts src/ on sys.path when needed
 import cli_run
 import yaml
 
-CONFIGS = {"pixelcnn": "configs/pixelcnn_binarized_mnist.yaml",
-           "gated-pixelcnn": "configs/pixelcnn_gated_binarized_mnist.yaml"}
-KERNELS = {"pixelcnn": (3, 5, 7), "gated-pixelcnn": ()}  # kernels tried at the YAML's lr (the gated net: none)
+from pixelcnn_binarized_mnist import CONFIGS
+
+KERNELS = {"pixelcnn": (3, 5, 7)}  # kernels tried at the YAML's lr (the gated nets: none)
 LR_FACTORS = (0.25, 0.5, 1.0, 2.0)  # lrs tried at the YAML's kernel: around the YAML's, so an edge shows
 
 
@@ -52,7 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def trials(model: str, yaml_kernel: int | None, yaml_lr: float, factors=LR_FACTORS) -> list[dict]:
     """A cross through the YAML's values: each kernel at its lr, each lr (its lr times ``factors``) at its
     kernel."""
-    grid = [(k, yaml_lr) for k in KERNELS[model]]
+    grid = [(k, yaml_lr) for k in KERNELS.get(model, ())]
     grid += [(yaml_kernel, yaml_lr * f) for f in factors if (yaml_kernel, yaml_lr * f) not in grid]
     return [{"kernel": k, "lr": lr} for k, lr in grid]
 

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, DgmError
-from ..metrics.evaluate import ALL_METRICS, likelihood_record, parse_metrics, quality_record
+from ..metrics.evaluate import ALL_METRICS, DATA_METRICS, data_record, parse_metrics, quality_record
 from ..metrics.features import default_feature_net, load_feature_net
+from ..metrics.quality import QUALITY_METRICS
 from ..runs import load_data, load_run, load_run_data, sample_images
 from ..viz.grids import to_uint8
 from .common import (SAMPLE_OPTIONS, ShownDefaultsFormatter, add_data_dir, add_device, add_sample_options,
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         record["quality_skipped"] = skipped
         if reference.info.kind != "points":
             print(f"dgm eval: warning: {skipped}", file=sys.stderr)
-    if model is not None and any(m in ("nll", "elbo", "iwae", "au") for m in metrics):
+    if model is not None and any(m in DATA_METRICS for m in metrics):
         data = reference.subset(slice(0, args.n))
         record["n_test"] = len(data)
         bound_options = {}
@@ -121,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
                 raise ConfigError(f"--bound-terms: {type(model).__name__}'s bound has no stratified estimate; it "
                                   "is for diffusion models")
             bound_options["terms"] = args.bound_terms
-        record["metrics"].update(likelihood_record(model, data, metrics, args.k, args.batch_size, args.seed,
-                                                   progress=not args.json, bound_options=bound_options))
-    if net is not None and any(m in ("fid", "kid", "is", "pr", "classes") for m in metrics):
+        record["metrics"].update(data_record(model, data, metrics, args.k, args.batch_size, args.seed,
+                                             progress=not args.json, bound_options=bound_options))
+    if net is not None and any(m in QUALITY_METRICS for m in metrics):
         if samples is None:
             t_sample = time.perf_counter()
             samples = torch.from_numpy(to_uint8(sample_images(model, args.n, seed=args.seed, labels=asked,

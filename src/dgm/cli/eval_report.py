@@ -20,6 +20,16 @@ def format_record(record: dict) -> str:
                 lines.append(f"{'':<32}  {m['likelihood_note']}")
         elif name == "active_units":
             lines.append(f"{'active units':<20}{m['count']:>12d}  of {m['of']} (Cov > {m['threshold']})")
+        elif name == "reconstruction":
+            lines.append(f"{'reconstruction MSE':<20}{m['mse']:>12.5f}  PSNR {m['psnr_db']:.2f} dB ([0, 1] pixels, "
+                         f"n={m['n']})")
+            if "codes_used" in m:
+                used, perplexity = m["codes_used"], m["code_perplexity"]
+                if isinstance(used, list):  # one entry per code map (VQ-VAE-2: top, bottom)
+                    lines.append(f"{'codes used':<20}{' / '.join(f'{u:.4f}' for u in used):>12}  of each codebook; "
+                                 f"perplexity {' / '.join(f'{q:.1f}' for q in perplexity)}")
+                else:
+                    lines.append(f"{'codes used':<20}{used:>12.4f}  of the codebook; perplexity {perplexity:.1f}")
         elif name == "quality":
             lines += quality_lines(m)
     if record.get("quality_skipped"):

@@ -7,15 +7,16 @@ import torch
 
 from ..data.dataset import ImageDataset
 from ..errors import ConfigError
-from ..models.base import GenerativeModel, HasELBO, HasLogProb, LatentModel
+from ..models.base import GenerativeModel, HasELBO, HasLogProb, LatentModel, Reconstructs
 from .features import FeatureNet
 from .latent import active_units, latent_means
 from .likelihood import negative_log_likelihood
 from .quality import QUALITY_METRICS, reference_features, sample_quality
+from .reconstruction import reconstruction_error
 
-LIKELIHOOD_METRICS = ("nll", "elbo", "iwae", "au")
-ALL_METRICS = LIKELIHOOD_METRICS + QUALITY_METRICS
-NEEDS = {"nll": HasLogProb, "elbo": HasELBO, "iwae": HasELBO, "au": LatentModel}
+DATA_METRICS = ("nll", "elbo", "iwae", "au", "recon")  # the model on test examples (quality: on its samples)
+ALL_METRICS = DATA_METRICS + QUALITY_METRICS
+NEEDS = {"nll": HasLogProb, "elbo": HasELBO, "iwae": HasELBO, "au": LatentModel, "recon": Reconstructs}
 
 
 def parse_metrics(text: str, model: GenerativeModel | None, quality_available: bool) -> list[str]:
@@ -28,6 +29,7 @@ def parse_metrics(text: str, model: GenerativeModel | None, quality_available: b
             if isinstance(model, HasELBO) and not model.costly_bound:
                 chosen += ["elbo", "iwae"] if model.importance_weighted else ["elbo"]
             chosen += ["au"] if isinstance(model, LatentModel) and isinstance(model, HasELBO) else []
+            chosen += ["recon"] if isinstance(model, Reconstructs) else []
         return chosen + (list(QUALITY_METRICS) if quality_available else [])
     chosen = [m.strip() for m in text.split(",") if m.strip()]
     for m in chosen:
@@ -51,11 +53,12 @@ def single_bound(model: GenerativeModel | None) -> bool:
         and not model.importance_weighted
 
 
-def likelihood_record(model: GenerativeModel, data: ImageDataset, metrics: list[str], k: int = 1000,
-                      batch_size: int = 100, seed: int = 0, progress: bool = False,
-                      bound_options: dict | None = None) -> dict[str, object]:
-    """nll (exact, or a diffusion's bound), elbo, iwae-k (NLL bounds in nats and bits/dim) and active units on
-    ``data``; ``bound_options``: keyword options of the model's ``elbo`` (a diffusion's ``terms``)."""
+def data_record(model: GenerativeModel, data: ImageDataset, metrics: list[str], k: int = 1000,
+                batch_size: int = 100, seed: int = 0, progress: bool = False,
+                bound_options: dict | None = None) -> dict[str, object]:
+    """The DATA_METRICS on test examples ``data``: nll (exact, or a diffusion's bound), elbo, iwae-k (NLL bounds
+    in nats and bits/dim), active units and reconstruction error; ``bound_options``: keyword options of the
+    model's ``elbo`` (a diffusion's ``terms``)."""
     out: dict[str, object] = {}
     for m in metrics:
         if m in ("nll", "elbo"):
@@ -67,6 +70,8 @@ def likelihood_record(model: GenerativeModel, data: ImageDataset, metrics: list[
         elif m == "au":
             count, var = active_units(latent_means(model, data, seed=seed))
             out["active_units"] = {"count": count, "of": int(var.numel()), "threshold": 0.01}
+        elif m == "recon":
+            out["reconstruction"] = reconstruction_error(model, data, batch_size, seed)
     return out
 
 

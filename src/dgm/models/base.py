@@ -73,8 +73,9 @@ class GenerativeModel(nn.Module):
     tiny: ClassVar[dict[str, Any]] = {}  # config values of a tiny variant, used by the registry contract tests
     contract: ClassVar[dict[str, Any]] = {}  # how the contract tests exercise the tiny variant (CONTRACT_DEFAULTS)
     log_prob_kind: ClassVar[str] = "exact"  # what log_prob is, when the model has one: a LIKELIHOOD_KINDS key
-    # periodic validation's metric: "auto" (its likelihood where it has one, else FID of samples) or "samples"
-    # (FID, for models whose likelihood is too costly to evaluate during training: a diffusion's full bound)
+    # periodic validation's metric: "auto" (its likelihood where it has one, else FID of samples), "samples"
+    # (FID, for models whose likelihood is too costly to evaluate during training: a diffusion's full bound) or
+    # "reconstruction" (MSE of ``reconstruct``: an autoencoder whose samples wait for a separate prior)
     validate_by: ClassVar[str] = "auto"
     # elbo costs many network passes per example (a diffusion's T): `dgm eval`'s auto metrics leave it out
     costly_bound: ClassVar[bool] = False
@@ -219,6 +220,25 @@ class LatentModel(Protocol):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor: ...
     def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Reconstructs(Protocol):
+    """Models that rebuild their input through a bottleneck: ``reconstruct(x) -> (B, C, H, W)`` in [0, 1] for x
+    as ``prepare`` gives it (the decoder's mean of the encoded x); scored by `dgm eval --metrics recon`."""
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class DiscreteCodes(Protocol):
+    """Models whose codes are indices into a codebook of ``num_codes`` entries (VQ-VAE): ``encode(x) -> (B, h, w)``
+    long (a tuple of such maps, top first, for several levels: VQ-VAE-2), ``decode(codes) -> images`` in [0, 1]."""
+
+    num_codes: int
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+    def decode(self, indices: torch.Tensor) -> torch.Tensor: ...
 
 
 @runtime_checkable

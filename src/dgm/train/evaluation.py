@@ -3,7 +3,9 @@ validation split, off the training clock, written to metrics.jsonl and kept as t
 
 The metric is chosen by capability: exact NLL (``log_prob``), else the negative ELBO (``elbo``, an upper bound
 on the NLL), else FID of samples against the subset in the bundled classifier's features (generators of
-MNIST-like images). Lower is better for all three, so ``keep_best`` keeps the lowest.
+MNIST-like images); a model whose ``validate_by`` is "reconstruction" (a VQ-VAE, whose samples need a prior it
+does not have) is scored by the MSE of its reconstructions. Lower is better for all, so ``keep_best`` keeps the
+lowest.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import torch
 from ..data.dataset import ImageDataset
 from ..data.validation import spread_subset
 from ..errors import ConfigError
-from ..models.base import GenerativeModel, HasELBO, HasLogProb
+from ..models.base import GenerativeModel, HasELBO, HasLogProb, Reconstructs
 from .callbacks import Callback, append_metrics
 
 if TYPE_CHECKING:
@@ -39,7 +41,13 @@ def choose_metric(model: GenerativeModel, data: ImageDataset, n_samples: int, se
     """The natural validation metric of ``model`` on ``data`` (already the evaluated subset)."""
     from ..metrics.likelihood import negative_log_likelihood
 
-    by_likelihood = getattr(model, "validate_by", "auto") != "samples"
+    validate_by = getattr(model, "validate_by", "auto")
+    if validate_by == "reconstruction" and isinstance(model, Reconstructs):
+        from ..metrics.reconstruction import reconstruction_error
+
+        return ValidationMetric("recon_mse", "reconstruction",
+                                lambda m: reconstruction_error(m, data, 250, seed)["mse"])
+    by_likelihood = validate_by not in ("samples", "reconstruction")
     if by_likelihood and isinstance(model, HasLogProb):
         return ValidationMetric("nll_nats", model.log_prob_kind,
                                 lambda m: negative_log_likelihood(m, data, 1, 250, seed)["nll_nats"])

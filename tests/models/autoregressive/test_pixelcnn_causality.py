@@ -1,5 +1,6 @@
-"""PixelCNN and Gated PixelCNN: causality by gradients, no blind spot in the gated model, exact
-normalisation by brute force, and identical samples from the naive and the cached sampler."""
+"""PixelCNN, Gated PixelCNN and PixelSNAIL: causality by gradients, no blind spot in the gated models, exact
+normalisation by brute force, identical samples from the naive and the cached sampler, and PixelSNAIL's
+attention reaching pixels beyond its convolutions' receptive field."""
 import itertools
 
 import pytest
@@ -7,13 +8,17 @@ import torch
 
 from dgm.data.dataset import DatasetInfo
 from dgm.models import create
-from dgm.models.autoregressive import GatedPixelCNNNet, PixelCNNNet
+from dgm.models.autoregressive import GatedPixelCNNNet, PixelCNNNet, PixelSNAILNet
+from dgm.nn.causal_attention import strictly_earlier_mask
 
 # out_hidden is wide so that no pixel has every ReLU of its output layer off (which would zero its gradients)
 NETS = {
     "pixelcnn": lambda c, p: PixelCNNNet(c, p, channels=12, blocks=2, out_hidden=48),
     "gated-pixelcnn": lambda c, p: GatedPixelCNNNet(c, p, channels=12, layers=3, out_hidden=48),
+    "pixelsnail": lambda c, p: PixelSNAILNet(c, p, channels=12, blocks=2, layers_per_block=1, key_dim=4, value_dim=8,
+                                             out_hidden=48),
 }
+DEPTH = {"pixelcnn": {"blocks": 1}, "gated-pixelcnn": {"layers": 2}, "pixelsnail": {"blocks": 1, "layers_per_block": 1}}
 
 
 def dependency(net, shape, params_per_dim=2, inputs=4):
@@ -40,9 +45,10 @@ def test_output_never_sees_the_current_or_later_values(name, channels):
     assert not (dep & later_or_same).any()
 
 
+@pytest.mark.parametrize("name", ["gated-pixelcnn", "pixelsnail"])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_gated_pixelcnn_has_no_blind_spot(channels):
-    dep = dependency(NETS["gated-pixelcnn"](channels, 2), (channels, 5, 5))
+def test_gated_models_have_no_blind_spot(name, channels):
+    dep = dependency(NETS[name](channels, 2), (channels, 5, 5))
     earlier = torch.ones_like(dep).tril(-1)
     assert dep[earlier.bool()].all(), "some earlier value does not influence a later output"
 
@@ -62,8 +68,7 @@ def binary_info(shape):
 @pytest.mark.parametrize("shape", [(1, 2, 2), (3, 1, 2)])
 def test_probabilities_of_every_binary_image_sum_to_one(name, shape):
     torch.manual_seed(0)
-    depth = {"blocks": 1} if name == "pixelcnn" else {"layers": 2}
-    model = create(name, binary_info(shape), channels=6, out_hidden=6, **depth)
+    model = create(name, binary_info(shape), channels=6, out_hidden=6, **DEPTH[name])
     with torch.no_grad():  # a random, untrained model: its conditionals are far from uniform
         for p in model.parameters():
             p.add_(torch.randn_like(p))
@@ -124,3 +129,19 @@ def test_head_is_chosen_from_the_data():
     eight_bit = create("gated-pixelcnn", DatasetInfo("tiny", "train", (1, 4, 4)), channels=4)
     assert type(binary.head).__name__ == "BernoulliHead" and binary.input_transform == "binary"
     assert type(eight_bit.head).__name__ == "DiscretizedLogisticMixtureHead" and eight_bit.input_transform == "unit"
+
+
+def test_pixelsnail_attention_sees_every_earlier_pixel_beyond_the_convolutions():
+    """One 3x3 gated layer sees a few neighbours; the attention after it reaches pixel (0, 0) from the last pixel
+    of an 8x8 image, and only through the attention (zeroing its output projection cuts the path)."""
+    assert strictly_earlier_mask(3).tolist() == [[True, False, False, False], [True, True, False, False],
+                                                  [True, True, True, False]]
+    torch.manual_seed(0)
+    net = PixelSNAILNet(1, 1, channels=8, blocks=1, layers_per_block=0, first_kernel=3, key_dim=4, value_dim=4,
+                        out_hidden=16).double()
+    dep = dependency(net, (1, 8, 8), params_per_dim=1)
+    assert dep[63, 0] and not (dep & torch.ones_like(dep).triu()).any()
+    with torch.no_grad():
+        net.attention[0].out.weight.zero_()
+        net.attention[0].out.bias.zero_()
+    assert not dependency(net, (1, 8, 8), params_per_dim=1)[63, 0]
