@@ -188,11 +188,13 @@ def load_run_data(ckpt: Checkpoint, split: str = "test", data_dir: str | Path | 
 
 
 @torch.no_grad()
-def sample_images(model: GenerativeModel, n: int, seed: int = 0, batch: int = 500,
+def sample_images(model: GenerativeModel, n: int, seed: int = 0, batch: int | None = None,
                   labels: torch.Tensor | None = None, **options) -> torch.Tensor:
-    """n samples in batches from a seeded generator (images in [0, 1] or points); labels (n,) optional;
-    ``options``: the model's sampling options (an unknown one is a ConfigError naming the known ones)."""
+    """n samples in batches (default: the model's ``sample_batch``) from a seeded generator (images in [0, 1]
+    or points); labels (n,) optional; ``options``: the model's sampling options (an unknown one is a
+    ConfigError naming the known ones). The batch size is part of what a seed draws."""
     check_sample_options(model, options)
+    batch = batch or model.sample_batch
     g = torch.Generator().manual_seed(seed)
     parts = [model.sample(min(batch, n - i), generator=g,
                           labels=None if labels is None else labels[i : i + batch], **options).cpu()

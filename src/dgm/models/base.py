@@ -80,6 +80,8 @@ class GenerativeModel(nn.Module):
     # elbo costs many network passes per example (a diffusion's T): `dgm eval`'s auto metrics leave it out
     costly_bound: ClassVar[bool] = False
     importance_weighted: ClassVar[bool] = True  # elbo(x, k) has a k-sample (IWAE) form where it has elbo at all
+    # images per model.sample call when drawing many (sample_images: dgm sample / eval, validation FID)
+    sample_batch: ClassVar[int] = 500
 
     def __init__(self, config: Any, info: DatasetInfo):
         super().__init__()

@@ -80,6 +80,9 @@ class Diffusion(GenerativeModel):
     log_prob_kind = "bound"
     importance_weighted = False  # elbo(x, k) takes only k=1
     costly_bound = True  # the full bound costs T network passes per image
+    # the UNet's activations at 500 images outgrow the CPU caches: DDIM steps of the 30-minute MNIST UNet ran at
+    # 97 images/s per step in batches of 500 against 150 in batches of 64 (2 threads, AVX2 EPYC)
+    sample_batch = 64
     default_train = {"lr": 2e-4, "batch_size": 128, "steps": 100_000, "ema_decay": 0.9999, "lr_warmup": 5000,
                      "grad_clip": 1.0}
     tiny = {"steps": 20, "sample_steps": 5, "channels": 8, "channel_mult": (1, 2), "blocks": 1,
