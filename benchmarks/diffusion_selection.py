@@ -66,7 +66,6 @@ def main(argv=None) -> int:
                 results.append(run_trial(network, lr, seed, args, data_dir, threads))
                 print(results[-1], file=sys.stderr, flush=True)
     best = min(results, key=lambda r: r["valid_fid"])
-    own_fids = [r["valid_fid"] for r in results if (r["network"], r["lr"]) == own]
     record = {
         "benchmark": "diffusion_selection", "metric": "valid_fid", "value": best["valid_fid"], "model": "ddpm",
         "variant": f"ddpm network x lr on validation, {args.budget:g} s trials: best {best['network']}, lr "
@@ -74,10 +73,7 @@ def main(argv=None) -> int:
                                        else f" (the YAML has {own[0]}, lr {own[1]:g})"),
         "split": "valid-carved", "config": CONFIG, "budget_s": args.budget,
         "full_setting": args.budget >= 600 and args.eval_n >= 1000,
-        "chosen": {"network": best["network"], "lr": best["lr"]},
-        "yaml_is_best": (best["network"], best["lr"]) == own,
-        "yaml_seed_spread": round(max(own_fids) - min(own_fids), 3) if len(own_fids) > 1 else None,
-        "trials": results, "command": "; ".join(r["command"] for r in results),
+        **common.selection_fields(results, ("network", "lr"), own, "valid_fid", "yaml_seed_spread"),
         "threads": threads, "load_avg_start": load_start,
     }
     common.emit(record, "diffusion_selection", save=not args.no_record)

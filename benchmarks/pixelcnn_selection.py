@@ -103,7 +103,6 @@ def main(argv=None) -> int:
         results.append(run_trial(trial, 0, args, data_dir, threads))
         print(results[-1], file=sys.stderr, flush=True)
     best = min(results, key=lambda r: r["valid_nll_nats"])
-    own = [r["valid_nll_nats"] for r in results if (r["kernel"], r["lr"]) == (yaml_kernel, yaml_lr)]
     full = args.budget >= 150 and args.eval_n >= 10000
     record = {
         "benchmark": "pixelcnn_selection", "metric": "valid_nll_nats", "value": best["valid_nll_nats"],
@@ -111,10 +110,8 @@ def main(argv=None) -> int:
                    f"lr {best['lr']:g}" + ("" if (best["kernel"], best["lr"]) == (yaml_kernel, yaml_lr)
                                            else f" (the YAML has kernel {yaml_kernel}, lr {yaml_lr:g})"),
         "model": args.model, "split": "valid", "config": CONFIGS[args.model], "budget_s": args.budget, "full_setting": full,
-        "chosen": {"kernel": best["kernel"], "lr": best["lr"]},
-        "yaml_is_best": (best["kernel"], best["lr"]) == (yaml_kernel, yaml_lr),
-        "yaml_seed_spread_nats": round(max(own) - min(own), 3) if len(own) > 1 else None,
-        "trials": results, "command": "; ".join(r["command"] for r in results),
+        **common.selection_fields(results, ("kernel", "lr"), (yaml_kernel, yaml_lr), "valid_nll_nats",
+                                  "yaml_seed_spread_nats"),
         "threads": threads, "load_avg_start": load_start,
     }
     common.emit(record, "pixelcnn_selection", save=not args.no_record)
