@@ -51,7 +51,7 @@ def test_losses_against_hand_computation():
 
 def test_one_ema_update_against_hand_computation():
     codebook = torch.tensor([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]])
-    decay, eps = 0.9, 1e-5
+    decay, eps = 0.9, 0.5  # a large eps: the Laplace smoothing shows in the codebook
     vq = _vq(codebook, decay=decay, eps=eps)
     rows = torch.tensor([[0.2, 0.4], [0.0, -0.2], [0.8, 1.4]])  # codes 0, 0, 1; code 2 unused
     vq(rows[:, :, None, None])
