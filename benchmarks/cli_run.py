@@ -104,14 +104,15 @@ def add_options(p, eval_n: int) -> None:
     p.add_argument("--no-record", action="store_true", help="smoke test: nothing appended to benchmarks/results")
 
 
-def train(args, model: str, config: str, data_dir: Path, threads: int) -> tuple[list[str], Path, dict[str, Any]]:
-    """`dgm train MODEL --config CONFIG ...` with the shared options (add_options) -> (train argv, run dir,
-    training summary)."""
+def train(args, model: str, config: str, data_dir: Path, threads: int, extra: tuple[str, ...] = ()
+          ) -> tuple[list[str], Path, dict[str, Any]]:
+    """`dgm train MODEL --config CONFIG ...` with the shared options (add_options) and ``extra`` arguments (e.g.
+    --autoencoder RUN) -> (train argv, run dir, training summary)."""
     import tempfile
 
     run_dir = args.out or Path(tempfile.mkdtemp(prefix=f"dgm-bench-{model}-")) / "run"
-    train_argv = ["train", model, "--config", config, "--data-dir", str(data_dir), "--threads", str(threads),
-                  "--seed", str(args.seed), "--no-progress", "--out", str(run_dir)]
+    train_argv = ["train", model, *extra, "--config", config, "--data-dir", str(data_dir), "--threads",
+                  str(threads), "--seed", str(args.seed), "--no-progress", "--out", str(run_dir)]
     train_argv += ["--time-budget", f"{args.budget:g}"] if args.budget else []
     train_argv += [a for s in args.set for a in ("--set", s)]
     dgm(train_argv)
@@ -127,10 +128,11 @@ def train_or_reuse(args, model: str, config: str, data_dir: Path, threads: int) 
     return command(train_argv), run_dir, summary
 
 
-def train_and_eval(args, model: str, config: str, eval_options: list[str], data_dir: Path, threads: int):
-    """`dgm train MODEL --config CONFIG ...` then `dgm eval RUN ... --json` -> (train argv, eval argv, run dir,
-    training summary, evaluation metrics)."""
-    train_argv, run_dir, summary = train(args, model, config, data_dir, threads)
+def train_and_eval(args, model: str, config: str, eval_options: list[str], data_dir: Path, threads: int,
+                   extra: tuple[str, ...] = ()):
+    """`dgm train MODEL [extra] --config CONFIG ...` then `dgm eval RUN ... --json` -> (train argv, eval argv, run
+    dir, training summary, evaluation metrics)."""
+    train_argv, run_dir, summary = train(args, model, config, data_dir, threads, extra)
     eval_argv = ["eval", str(run_dir), *eval_options, "-n", str(args.eval_n), "--data-dir", str(data_dir), "--json"]
     dgm(eval_argv)
     return train_argv, eval_argv, run_dir, summary, eval_record(run_dir)["metrics"]

@@ -48,3 +48,20 @@ def mnist_small():
     import dgm.data
 
     return dgm.data.load("mnist-10k").subset(slice(0, 512))
+
+
+@pytest.fixture(scope="session")
+def tiny_codes(tmp_path_factory):
+    """A tiny VQ-VAE run (16 codes on a 7x7 map, one training step on bundled MNIST) and the codes of its
+    training images: the data of a code prior (kind "codes"), as `dgm train code-prior` extracts it."""
+    import dgm.codes
+    import dgm.data
+    from dgm.models import create, models
+    from dgm.train import TrainConfig, Trainer
+
+    run = tmp_path_factory.mktemp("tiny-vqvae")
+    torch.manual_seed(0)
+    images = dgm.data.load("mnist-10k").subset(slice(0, 64))
+    ae = create("vqvae", images.info, **models.get("vqvae").cls.tiny)
+    Trainer(ae, images, TrainConfig(steps=1, batch_size=16), run_dir=run, model_name="vqvae", progress=False).fit()
+    return dgm.codes.code_dataset(run, "train").subset(slice(0, 64))

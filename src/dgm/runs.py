@@ -108,15 +108,27 @@ def set_aside_later_checkpoints(run_dir: Path, step: int) -> None:
         os.replace(tmp, metrics)
 
 
+def create_model(name: str, info: DatasetInfo, config: Any) -> GenerativeModel:
+    """``models.create``, plus what a model of a second stage needs from its first: a prior over codes (data of
+    kind "codes") gets the autoencoder that decodes them, checked to be the one its codes came from."""
+    model = create(name, info, config=config)
+    if info.kind == "codes":
+        from .codes import load_autoencoder
+
+        model.attach_autoencoder(load_autoencoder(info.codes))
+    return model
+
+
 def model_from_checkpoint(ckpt: Checkpoint, ema: bool = True) -> GenerativeModel:
     """Rebuild the model a checkpoint describes and load its (EMA, if present) weights; eval mode."""
     cfg = ckpt.config
     check_run_checkpoint(ckpt)
     try:
         name, info = cfg["model"], DatasetInfo.from_dict(cfg["data"])
-        model = create(name, info, config=build_config(name, cfg["model_config"]))
+        config = build_config(name, cfg["model_config"])
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"checkpoint {ckpt.path}: config.json is corrupt ({e})") from None
+    model = create_model(name, info, config)
     weights = ckpt.ema if (ema and ckpt.ema is not None) else ckpt.model  # finite: read_checkpoint checked
     load_weights(model, weights, ckpt.path)
     return model.eval()
@@ -161,9 +173,12 @@ def load_classifier(path: str | Path, diffusion: GenerativeModel, device: torch.
 def load_data(name: str, split: str, data_dir: str | Path | None, options: dict[str, Any] | None = None):
     """Load a dataset split with the run's data options (``size``: pad/resize every image once; ``skip_bad``:
     image folders skip unreadable files, counted, instead of failing)."""
+    from .codes import PREFIX, code_dataset, is_codes
     from .data import load
     from .data.transforms import resize_dataset
 
+    if is_codes(name):  # an autoencoder's codes of its dataset's split (dgm train code-prior)
+        return code_dataset(name[len(PREFIX):], split, data_dir)
     extra = {"skip_bad": True} if (options or {}).get("skip_bad") and name.startswith("folder:") else {}
     ds = load(name, split=split, data_dir=data_dir, **extra)
     size = (options or {}).get("size")
@@ -174,9 +189,12 @@ def load_validation(name: str, train, data_dir: str | Path | None, options: dict
                     carve: int = 5000):
     """(training data, validation data): the dataset's ``valid`` split when it has one, else ``carve`` images
     (at most 10%) carved from ``train`` by a fixed permutation and removed from it. Never the test split."""
+    from .codes import code_validation, is_codes
     from .data import datasets
     from .data.validation import carve_validation
 
+    if is_codes(name):
+        return code_validation(train, data_dir, carve)
     if not name.startswith("folder:") and "valid" in datasets.get(name).splits:
         return train, load_data(name, "valid", data_dir, options)
     return carve_validation(train, carve)

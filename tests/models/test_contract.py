@@ -12,7 +12,8 @@ import dgm.data
 from dgm.data.dataset import ImageDataset
 from dgm.models import Batch, HasELBO, HasLogProb, create, models
 from dgm.models.base import contract_settings
-from dgm.runs import load_run
+from dgm.models.registry import build_config
+from dgm.runs import create_model, load_run
 from dgm.train import TrainConfig, Trainer
 
 
@@ -24,8 +25,9 @@ NAMES = [pytest.param(n, marks=pytest.mark.slow) if settings(n)["slow_sample"] e
 
 
 def tiny(name, info, **kw):
-    """The model's tiny variant; a key that is not a config field fails (test_registration checks each)."""
-    return create(name, info, **{**models.get(name).cls.tiny, **kw})
+    """The model's tiny variant; a key that is not a config field fails (test_registration checks each). A prior
+    over codes gets the autoencoder of its codes, as `dgm train` gives it."""
+    return create_model(name, info, build_config(name, {**models.get(name).cls.tiny, **kw}))
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +54,17 @@ def images_for(name, mnist):
 
 @pytest.fixture
 def images(request, mnist):
-    """The 64 images a test of model ``name`` (its parameter) uses."""
-    return images_for(request.node.callspec.params["name"], mnist)
+    """The 64 images a test of model ``name`` (its parameter) uses (a prior over codes: their codes under a
+    tiny VQ-VAE, the ``tiny_codes`` fixture)."""
+    name = request.node.callspec.params["name"]
+    if settings(name)["data"] == "codes":
+        return request.getfixturevalue("tiny_codes")
+    return images_for(name, mnist)
+
+
+def sample_shape(model, data):
+    """What ``model.sample`` returns per sample: the data's shape, or for a prior over codes its decoder's."""
+    return tuple(model.autoencoder.info.shape) if data.info.kind == "codes" else tuple(data.info.shape)
 
 
 def batch_for(model, data, n=8):
@@ -88,7 +99,7 @@ def test_step_gradients_and_samples(name, images):
     labels = images.labels[:5]
     a = model.sample(5, generator=torch.Generator().manual_seed(3), labels=labels)
     b = model.sample(5, generator=torch.Generator().manual_seed(3), labels=labels)
-    assert a.shape == (5, *images.info.shape) and torch.equal(a, b)
+    assert a.shape == (5, *sample_shape(model, images)) and torch.equal(a, b)
     assert a.min() >= 0 and a.max() <= 1
     with torch.no_grad():
         if isinstance(model, HasELBO):

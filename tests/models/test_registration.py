@@ -77,9 +77,10 @@ def test_contract_settings_are_known_keys(name):
     settings = contract_settings(models.get(name).cls)  # raises on an unknown key
     c, h, w = settings["image_shape"]
     assert c in (1, 3) and h > 0 and w > 0 and isinstance(settings["slow_sample"], bool)
+    assert settings["data"] in ("images", "codes")
 
 
 def test_an_unknown_contract_key_fails_loudly(monkeypatch):
     monkeypatch.setattr(models.get("vae").cls, "contract", {"image_size": 8})
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['image_size'\]; known: \['image_shape', 'slow_sample'\]"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['image_size'\]; known: \['data', 'image_shape', 'slow_sample'\]"):
         contract_settings(models.get("vae").cls)

@@ -10,7 +10,7 @@ import dgm.data
 from dgm.cli.main import main
 from dgm.errors import ConfigError
 from dgm.models import create, models
-from dgm.models.base import check_sample_options, sample_options
+from dgm.models.base import check_sample_options, contract_settings, sample_options
 from dgm.runs import sample_images
 
 
@@ -20,8 +20,10 @@ def images():
 
 
 @pytest.mark.parametrize("name", models.names())
-def test_every_model_declares_its_sample_options(name, images):
-    model = create(name, images.info, **models.get(name).cls.tiny)
+def test_every_model_declares_its_sample_options(name, images, request):
+    data = request.getfixturevalue("tiny_codes") if contract_settings(models.get(name).cls)["data"] == "codes" \
+        else images
+    model = create(name, data.info, **models.get(name).cls.tiny)
     known = sample_options(model)
     assert "temprature" not in known
     check_sample_options(model, {k: None for k in known})

@@ -106,7 +106,13 @@ def run(args: argparse.Namespace) -> int:
     if model is not None:
         options = sample_options(args, model)
         asked = requested_labels(args.labels, args.n, model, options)
-    net, skipped = feature_net_for(args, dataset, reference.info.kind)
+    images = reference
+    if reference.info.kind == "codes":  # a prior over codes: likelihoods of codes, quality of decoded images
+        from ..codes import image_reference
+
+        images = image_reference(reference.info, args.split, args.data_dir)
+        dataset = images.info.name
+    net, skipped = feature_net_for(args, dataset, images.info.kind)
     metrics = parse_metrics(args.metrics, model, net is not None)
     record.update({"split": args.split, "seed": args.seed, "metrics": {}})
     if skipped and args.metrics == "auto":
@@ -130,10 +136,10 @@ def run(args: argparse.Namespace) -> int:
             samples = torch.from_numpy(to_uint8(sample_images(model, args.n, seed=args.seed, labels=asked,
                                                               **options)))
             record["sample_s"] = round(time.perf_counter() - t_sample, 2)
-        if tuple(samples.shape[1:]) != tuple(reference.info.shape):
+        if tuple(samples.shape[1:]) != tuple(images.info.shape):
             raise DataError(f"samples of shape {tuple(samples.shape[1:])} do not match {dataset} "
-                            f"{tuple(reference.info.shape)}")
-        record["metrics"]["quality"] = quality_record(samples, reference, net, metrics, args.seed, not args.no_cache,
+                            f"{tuple(images.info.shape)}")
+        record["metrics"]["quality"] = quality_record(samples, images, net, metrics, args.seed, not args.no_cache,
                                                       labels=asked)
         if model is not None:  # decoder means and draws are different things to score
             record["metrics"]["quality"]["protocol"]["samples"] = model.sample_semantics(options)

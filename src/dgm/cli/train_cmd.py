@@ -10,9 +10,9 @@ import torch
 
 from ..config import coerce, from_dict, load_yaml, parse_assignment, plain_value, to_dict
 from ..errors import ConfigError
-from ..models.registry import build_config, create, models
-from ..runs import (check_config_unedited, load_data, load_validation, new_run_dir, set_aside_later_checkpoints,
-                    write_run_config)
+from ..models.registry import build_config, models
+from ..runs import (check_config_unedited, create_model, load_data, load_validation, new_run_dir,
+                    set_aside_later_checkpoints, write_run_config)
 from ..train import TrainConfig, Trainer, read_checkpoint, seed_everything
 from ..train.checkpoint import check_run_checkpoint, clean_stale, committed
 from ..train.run_lock import RunLock
@@ -31,6 +31,8 @@ def add_parser(sub) -> None:
                    "and settings) and exit")
     p.add_argument("model", help="registered model name, e.g. vae, iwae, beta-vae, ae")
     p.add_argument("--data", help=f"dataset name or folder:PATH (default {DEFAULT_DATA}, bundled and offline)")
+    p.add_argument("--autoencoder", metavar="RUN_DIR", help="code-prior: the vqvae / vqvae2 run (or checkpoint) "
+                   "whose codes of its training images the prior learns (extracted once, cached in RUN_DIR/codes/)")
     add_data_dir(p)
     p.add_argument("--config", metavar="FILE.yaml", help="YAML with sections model:, train:, data:")
     p.add_argument("--skip-bad-images", action="store_true",
@@ -99,6 +101,12 @@ def requested_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
         train.update(steps=None, epochs=None)
     if args.data:
         sections["data"]["name"] = args.data
+    if getattr(args, "autoencoder", None):
+        if args.data:
+            raise ConfigError("give --autoencoder RUN (a prior learns its codes) or --data, not both")
+        from ..codes import PREFIX, autoencoder_checkpoint
+
+        sections["data"]["name"] = PREFIX + str(autoencoder_checkpoint(args.autoencoder))
     if getattr(args, "skip_bad_images", False):
         sections["data"]["skip_bad"] = True
     return sections["model"], sections["train"], sections["data"]
@@ -137,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.out) if args.out else run_dir_of(ckpt.path)
     else:
         data_name = requested_values(args)[2].get("name", DEFAULT_DATA)
+        if args.autoencoder:  # runs/code-prior-<autoencoder run>-<time>
+            data_name = Path(args.autoencoder).resolve().name
         ckpt, run_dir = None, Path(args.out) if args.out else new_run_dir(args.model, data_name)
     with RunLock(run_dir):  # the run directory is this process's until it exits
         removed = clean_stale(run_dir / "checkpoints")  # leftovers of a killed save never block a restart
@@ -164,6 +174,11 @@ def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
         check_run_checkpoint(ckpt)
     name = args.model
     entry = models.get(name)
+    trains_on_codes = getattr(entry.cls, "trains_on_codes", False)
+    if getattr(args, "autoencoder", None) and not trains_on_codes:
+        raise ConfigError(f"--autoencoder is for priors over an autoencoder's codes (dgm train code-prior), not {name}")
+    if trains_on_codes and ckpt is None and not getattr(args, "autoencoder", None):
+        raise ConfigError(f"{name} learns an autoencoder's codes: pass --autoencoder RUN_DIR (a vqvae or vqvae2 run)")
     model_vals, train_vals, data_vals = requested_values(args)
     unknown = set(data_vals) - {"name", "size", "skip_bad"}
     if unknown:
@@ -207,7 +222,7 @@ def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
         data, val_data = load_validation(data_name, data, args.data_dir, data_options, train_cfg.val_size)
     seed_everything(train_cfg.seed)
     try:
-        model = create(name, data.info, config=model_cfg)
+        model = create_model(name, data.info, model_cfg)
     except (RuntimeError, ValueError, OverflowError, MemoryError) as e:  # e.g. a width too large to allocate
         msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise ConfigError(f"cannot build {name} with these model settings ({msg}); check the model.* values") from None

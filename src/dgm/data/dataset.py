@@ -17,10 +17,13 @@ class DatasetInfo:
 
     name: str
     split: str
-    shape: tuple[int, ...]  # (C, H, W) for images, (2,) for points
+    shape: tuple[int, ...]  # (C, H, W) for images, (2,) for points, (L,) for code sequences
     num_classes: int = 0
-    kind: str = "image"  # "image" (uint8 0..255), "binary" (uint8 0/1), or "points" (float32)
+    kind: str = "image"  # "image" (uint8 0..255), "binary" (uint8 0/1), "points" (float32) or "codes" (int16)
     size: int = 0
+    # kind "codes": where the codes come from (dgm.codes: autoencoder checkpoint and its sha256, num_codes,
+    # the (h, w) of each code map, the image dataset); None otherwise
+    codes: dict | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -38,13 +41,17 @@ class ImageDataset:
     """Samples held as one tensor; batches are index slices (no per-sample Python).
 
     data: (N, C, H, W) uint8 with values 0..255 (kind "image") or 0/1 (kind "binary"),
-          or (N, 2) float32 (kind "points"). labels: (N,) int64, or None.
+          (N, 2) float32 (kind "points"), or (N, L) int16 code indices (kind "codes", an autoencoder's code
+          maps flattened and concatenated, top level first). labels: (N,) int64, or None.
     """
 
     def __init__(self, data: torch.Tensor, labels: torch.Tensor | None, info: DatasetInfo):
         if info.kind == "points":
             if data.dtype != torch.float32 or data.dim() != 2:
                 raise DataError(f"{info.name}: points must be float32 (N, D), got {data.dtype} {tuple(data.shape)}")
+        elif info.kind == "codes":
+            if data.dtype != torch.int16 or data.dim() != 2:
+                raise DataError(f"{info.name}: codes must be int16 (N, L), got {data.dtype} {tuple(data.shape)}")
         elif data.dtype != torch.uint8 or data.dim() != 4:
             raise DataError(f"{info.name}: images must be uint8 (N, C, H, W), got {data.dtype} {tuple(data.shape)}")
         if len(data) == 0:

@@ -96,3 +96,8 @@ def _binary(x, generator=None, train=True):
 @input_transforms.register("dequantized", help="uint8 k -> (k + u) / 256, u ~ U[0, 1)")
 def _dequantized(x, generator=None, train=True):
     return x if x.is_floating_point() else dequantize(x, generator)
+
+
+@input_transforms.register("codes", help="int16 code indices -> int64 (no other change)")
+def _codes(x, generator=None, train=True):
+    return x.long()

@@ -41,8 +41,9 @@ class OptimizerGroup:
 # How the registry's contract tests (tests/models/test_contract.py) exercise a model's tiny variant, unless its
 # class's ``contract`` says otherwise: the shape of the images they train and sample it on (a pixel-by-pixel
 # sampler declares a small one to keep the suite fast) and whether its sampling is still too slow for the
-# default run (then those tests are marked slow).
-CONTRACT_DEFAULTS: dict[str, Any] = {"image_shape": (1, 28, 28), "slow_sample": False}
+# default run (then those tests are marked slow), and the data it trains on: "images", or "codes" (a prior over a
+# tiny VQ-VAE's codes of those images).
+CONTRACT_DEFAULTS: dict[str, Any] = {"image_shape": (1, 28, 28), "slow_sample": False, "data": "images"}
 
 
 def contract_settings(cls: type) -> dict[str, Any]:

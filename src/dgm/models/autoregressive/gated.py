@@ -23,22 +23,27 @@ def shift_down(x: torch.Tensor) -> torch.Tensor:
 
 
 class GatedLayer(nn.Module):
-    """One layer of both stacks. v (B, in, H, W), h (B, in, H, W), cond (B, D) or None -> (v', h')."""
+    """One layer of both stacks. v (B, in, H, W), h (B, in, H, W), cond (B, D) or None, cond_map (B, M, H, W)
+    or None (conditioning known at every position, e.g. a coarser code map: no mask applies) -> (v', h')."""
 
     def __init__(self, in_channels: int, channels: int, kernel: int, mask_type: MaskType, data_channels: int,
-                 cond_dim: int = 0, residual: bool = True):
+                 cond_dim: int = 0, residual: bool = True, map_channels: int = 0):
         super().__init__()
         self.v_conv = vertical_conv(in_channels, 2 * channels, kernel)
         self.h_conv = horizontal_conv(in_channels, 2 * channels, kernel, mask_type, data_channels)
         self.v_to_h = MaskedConv2d(2 * channels, 2 * channels, (1, 1), (0, 0), None)  # from the row above
         self.h_out = pointwise_conv(channels, channels, data_channels)
         self.cond = nn.Linear(cond_dim, 4 * channels, bias=False) if cond_dim else None
+        self.cond_map = nn.Conv2d(map_channels, 4 * channels, 1, bias=False) if map_channels else None
         self.residual = residual
 
-    def forward(self, v, h, cond=None):
+    def forward(self, v, h, cond=None, cond_map=None):
         v_pre, h_pre = self.v_conv(v), self.h_conv(h)
         if self.cond is not None and cond is not None:
             cv, ch = self.cond(cond)[:, :, None, None].chunk(2, dim=1)
+            v_pre, h_pre = v_pre + cv, h_pre + ch
+        if self.cond_map is not None and cond_map is not None:
+            cv, ch = self.cond_map(cond_map).chunk(2, dim=1)
             v_pre, h_pre = v_pre + cv, h_pre + ch
         h_pre = h_pre + self.v_to_h(shift_down(v_pre))
         h_new = self.h_out(gate(h_pre))
@@ -46,25 +51,31 @@ class GatedLayer(nn.Module):
 
 
 class GatedPixelCNNNet(nn.Module):
-    """x (B, C, H, W) in [-1, 1], cond (B, D) or None -> head parameters (B, P*C, H, W)."""
+    """x (B, C, H, W) in [-1, 1] (or ``in_channels`` features of one data channel: embedded codes), cond (B, D)
+    or None, cond_map (B, M, H, W) or None -> head parameters (B, P*C, H, W)."""
 
     def __init__(self, data_channels: int, params_per_dim: int, channels: int = 64, layers: int = 8,
-                 kernel: int = 3, first_kernel: int = 7, out_hidden: int = 64, cond_dim: int = 0):
+                 kernel: int = 3, first_kernel: int = 7, out_hidden: int = 64, cond_dim: int = 0,
+                 in_channels: int | None = None, map_channels: int = 0):
         super().__init__()
         c = data_channels
         if channels % c:
             raise ConfigError(f"channels={channels} must be a multiple of the {c} data channels (gates pair "
                               "channel i with channel i + channels)")
+        if in_channels is not None and c != 1:
+            raise ConfigError("in_channels (features per position) needs one data channel")
         self.layers = nn.ModuleList(
-            [GatedLayer(c, channels, first_kernel, "A", c, cond_dim, residual=False)]
-            + [GatedLayer(channels, channels, kernel, "B", c, cond_dim) for _ in range(layers - 1)])
+            [GatedLayer(in_channels or c, channels, first_kernel, "A", c, cond_dim, False, map_channels)]
+            + [GatedLayer(channels, channels, kernel, "B", c, cond_dim, True, map_channels)
+               for _ in range(layers - 1)])
         self.out1 = pointwise_conv(channels, out_hidden, c)
         self.out2 = pointwise_conv(out_hidden, params_per_dim * c, c)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, cond_map: torch.Tensor | None = None
+                ) -> torch.Tensor:
         v = h = x
         for layer in self.layers:
-            v, h = layer(v, h, cond)
+            v, h = layer(v, h, cond, cond_map)
         return self.out2(torch.relu(self.out1(torch.relu(h))))
 
 
