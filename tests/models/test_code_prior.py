@@ -65,10 +65,10 @@ def test_a_class_conditional_prior_normalises_per_class_and_the_class_matters(pr
 
 @pytest.mark.parametrize("prior", PRIORS)
 def test_each_code_depends_on_earlier_codes_only_and_the_bottom_on_every_top_code(prior):
-    levels = ((2, 2), (4, 4))  # top 2x2 (4 codes), bottom 4x4 (16 codes)
+    levels = ((4, 4), (8, 8))  # top 4x4 (16 codes), bottom 8x8 (64): wider than a few local convolutions reach
     model = _prior(prior, levels, 5)
     g = torch.Generator().manual_seed(0)
-    codes = torch.randint(5, (2, 20), generator=g)
+    codes = torch.randint(5, (2, 80), generator=g)
     with torch.no_grad():
         base = [model.level_logits(codes, j) for j in (0, 1)]
         for level, (start, end) in enumerate(zip(model.starts, model.ends)):
@@ -78,7 +78,7 @@ def test_each_code_depends_on_earlier_codes_only_and_the_bottom_on_every_top_cod
                 out = model.level_logits(changed, level)
                 assert torch.allclose(out[:, :t - start + 1], base[level][:, :t - start + 1], atol=1e-5)
         changed = codes.clone()
-        changed[:, 3] = (changed[:, 3] + 1) % 5  # the last top code: every bottom code may see it
+        changed[:, 15] = (changed[:, 15] + 1) % 5  # the last top code: every bottom code may see it
         assert not torch.allclose(model.level_logits(changed, 1)[:, 0], base[1][:, 0])
 
 
@@ -88,6 +88,9 @@ def test_cached_and_naive_samplers_draw_the_same_codes_on_both_levels():
     b = model.sample_codes(5, generator=torch.Generator().manual_seed(3), sampler="naive")
     assert a.shape == (5, 20) and torch.equal(a, b)
     net = model.nets[1]
+    # the bottom codes are drawn given the sampled top codes (the same uniforms, the top read as known)
+    u, prefix = torch.rand(5, 20, generator=torch.Generator().manual_seed(3)), torch.zeros(5, dtype=torch.long)
+    assert torch.equal(a[:, 4:], naive_sequence_sample(net, prefix, u, known=a[:, :4])[:, 4:])
     u, prefix = torch.rand(5, 20, generator=torch.Generator().manual_seed(4)), torch.zeros(5, dtype=torch.long)
     known = a[:, :4]
     cached = cached_sequence_sample(net, prefix, u, known=known)
