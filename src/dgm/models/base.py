@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Protocol, runtime_checkable
 
@@ -153,6 +154,13 @@ class GenerativeModel(nn.Module):
         if state:
             raise NotImplementedError(f"{type(self).__name__} saved extra checkpoint state {sorted(state)} but does "
                                       "not define load_extra_checkpoint_state")
+
+
+def class_marginal(log_prob, x: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """log p(x) = logsumexp_c log p(x | c) - log K under a uniform prior over K classes; ``log_prob(x, labels)``
+    gives log p(x | c) (B,), one call per class -> (B,)."""
+    per_class = [log_prob(x, torch.full((len(x),), c, dtype=torch.long)) for c in range(num_classes)]
+    return torch.logsumexp(torch.stack(per_class), 0) - math.log(num_classes)
 
 
 def sample_options(model: GenerativeModel) -> list[str]:

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..nn.transformer import CausalTransformer
 from .autoregressive.gated import GatedPixelCNNNet
 from .autoregressive.sequence_sampling import cached_sequence_sample, draw_tokens, naive_sequence_sample
-from .base import Batch, DiscreteCodes, GenerativeModel
+from .base import Batch, DiscreteCodes, GenerativeModel, class_marginal
 from .registry import register_model
 
 
@@ -159,8 +159,7 @@ class CodePrior(GenerativeModel):
         """Exact log p(codes) in nats, (B,), for codes (B, L) long; a class-conditional prior given no labels
         returns the marginal under a uniform class prior."""
         if self.num_classes and labels is None:
-            per_class = [self.log_prob(x, torch.full((len(x),), c, dtype=torch.long)) for c in range(self.num_classes)]
-            return torch.logsumexp(torch.stack(per_class), 0) - math.log(self.num_classes)
+            return class_marginal(self.log_prob, x, self.num_classes)
         total = 0.0
         for level in range(len(self.levels)):
             logp = torch.log_softmax(self.level_logits(x, level, labels).float(), -1)

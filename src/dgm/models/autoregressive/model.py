@@ -3,7 +3,6 @@ log-likelihood, class conditioning, and sampling with a naive or a cached ("fast
 from __future__ import annotations
 
 import copy
-import math
 from typing import Callable, ClassVar, Literal
 
 import torch
@@ -12,7 +11,7 @@ from torch import nn
 
 from ...data.dataset import DatasetInfo
 from ...errors import ConfigError
-from ..base import Batch, GenerativeModel
+from ..base import Batch, GenerativeModel, class_marginal
 from ..likelihoods import LikelihoodHead, make_head
 from .sampling import draw_noise, naive_sample, to_input
 
@@ -71,9 +70,7 @@ class AutoregressiveImageModel(GenerativeModel):
         """Exact log P(x) of the discrete data in nats, (B,). A class-conditional model given no labels
         returns the marginal over classes under a uniform class prior (one pass per class)."""
         if self.num_classes and labels is None:
-            per_class = [self.log_prob(x, torch.full((len(x),), k, dtype=torch.long))
-                         for k in range(self.num_classes)]
-            return torch.logsumexp(torch.stack(per_class), 0) - math.log(self.num_classes)
+            return class_marginal(self.log_prob, x, self.num_classes)
         return self.head.log_prob(self.params(x, labels).float(), x)  # the head's math in fp32 (bf16 autocast)
 
     def loss(self, batch: Batch, group: str = "main") -> dict[str, torch.Tensor]:
