@@ -129,10 +129,14 @@ def train_or_reuse(args, model: str, config: str, data_dir: Path, threads: int) 
 
 
 def train_and_eval(args, model: str, config: str, eval_options: list[str], data_dir: Path, threads: int,
-                   extra: tuple[str, ...] = ()):
-    """`dgm train MODEL [extra] --config CONFIG ...` then `dgm eval RUN ... --json` -> (train argv, eval argv, run
-    dir, training summary, evaluation metrics)."""
-    train_argv, run_dir, summary = train(args, model, config, data_dir, threads, extra)
+                   extra: tuple[str, ...] = (), run: Path | None = None):
+    """`dgm train MODEL [extra] --config CONFIG ...` (with ``run``: that finished run as it is) then `dgm eval RUN
+    ... --json` -> (train argv, or a note naming the reused run, eval argv, run dir, training summary, evaluation
+    metrics)."""
+    if run:
+        train_argv, run_dir, summary = f"(the run {run})", run, train_summary(run)
+    else:
+        train_argv, run_dir, summary = train(args, model, config, data_dir, threads, extra)
     eval_argv = ["eval", str(run_dir), *eval_options, "-n", str(args.eval_n), "--data-dir", str(data_dir), "--json"]
     dgm(eval_argv)
     return train_argv, eval_argv, run_dir, summary, eval_record(run_dir)["metrics"]
@@ -150,10 +154,11 @@ def keep_grid(run_dir: Path, name: str, record: bool) -> str:
     return common.rel(dst)
 
 
-def run_fields(args, train_argv: list[str], eval_argv: list[str], run_dir: Path, summary: dict[str, Any],
+def run_fields(args, train_argv: list[str] | str, eval_argv: list[str], run_dir: Path, summary: dict[str, Any],
                threads: int, load_start) -> dict[str, Any]:
     """The record fields every figure benchmark shares: the command, the budget, the training summary."""
-    return {"command": f"{command(train_argv)} && {command(eval_argv)}",
+    trained = train_argv if isinstance(train_argv, str) else command(train_argv)
+    return {"command": f"{trained} && {command(eval_argv)}",
             "budget_s": summary["train_settings"]["time_budget_s"], **summary,
             "epochs": round(summary["steps"] * summary["train_settings"]["batch_size"] / summary["train_size"], 2),
             "seed": args.seed, "threads": threads, "load_avg_start": load_start, "run_dir": str(run_dir)}
