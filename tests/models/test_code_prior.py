@@ -82,11 +82,21 @@ def test_each_code_depends_on_earlier_codes_only_and_the_bottom_on_every_top_cod
         assert not torch.allclose(model.level_logits(changed, 1)[:, 0], base[1][:, 0])
 
 
-def test_cached_and_naive_samplers_draw_the_same_codes_on_both_levels():
-    model = _prior("transformer", ((2, 2), (4, 4)), 6)
+@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("classes", [0, 3])
+def test_cached_and_naive_samplers_draw_the_same_codes_on_both_levels(prior, classes):
+    """The transformer's key/value cache and the gated PixelCNN's stack caches (with the top codes' map and the
+    class vector as conditioning) against a full pass per code."""
+    model = _prior(prior, ((2, 2), (4, 4)), 6, classes)
     a = model.sample_codes(5, generator=torch.Generator().manual_seed(3), sampler="cached")
     b = model.sample_codes(5, generator=torch.Generator().manual_seed(3), sampler="naive")
     assert a.shape == (5, 20) and torch.equal(a, b)
+    assert len(a.unique()) > 2  # the draws are not degenerate
+
+
+def test_transformer_bottom_codes_are_drawn_given_the_top_codes():
+    model = _prior("transformer", ((2, 2), (4, 4)), 6)
+    a = model.sample_codes(5, generator=torch.Generator().manual_seed(3), sampler="cached")
     net = model.nets[1]
     # the bottom codes are drawn given the sampled top codes (the same uniforms, the top read as known)
     u, prefix = torch.rand(5, 20, generator=torch.Generator().manual_seed(3)), torch.zeros(5, dtype=torch.long)
@@ -100,8 +110,8 @@ def test_cached_and_naive_samplers_draw_the_same_codes_on_both_levels():
 
 def test_temperature_and_sampler_checks():
     pixel = _prior("gated-pixelcnn")
-    with pytest.raises(ConfigError, match="only the naive sampler"):
-        pixel.sample_codes(2, sampler="cached")
+    with pytest.raises(ConfigError, match="not one of"):
+        pixel.sample_codes(2, sampler="fast")
     assert pixel.sample_codes(2, sampler="auto", generator=torch.Generator().manual_seed(0)).shape == (2, 3)
     with pytest.raises(ConfigError, match="temperature"):
         pixel.sample_codes(2, temperature=0.0)

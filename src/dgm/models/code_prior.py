@@ -23,6 +23,7 @@ from ..config import positive
 from ..data.dataset import DatasetInfo
 from ..errors import ConfigError
 from ..nn.transformer import CausalTransformer
+from .autoregressive.fast_gated import sample_gated_stacks
 from .autoregressive.gated import GatedPixelCNNNet
 from .autoregressive.sequence_sampling import cached_sequence_sample, draw_tokens, naive_sequence_sample
 from .base import Batch, DiscreteCodes, GenerativeModel, class_marginal
@@ -65,6 +66,19 @@ class ConditionStack(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.conv1(x))
         return self.conv2(h) + self.pooled(h.mean((2, 3)))[:, :, None, None]
+
+
+class CodeDraw:
+    """Codes drawn by inverse CDF (``draw_tokens``) in the likelihood heads' sampling interface, for the cached
+    gated sampler: theta (B, K) logits, u (B, 1) uniforms -> codes (B,) as floats."""
+
+    noise_dims = 1
+
+    def __init__(self, num_codes: int, temperature: float = 1.0):
+        self.params_per_dim, self.temperature = num_codes, temperature
+
+    def quantile(self, theta: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return draw_tokens(theta, u[..., 0], self.temperature).to(u.dtype)
 
 
 class CodePrior(GenerativeModel):
@@ -175,35 +189,46 @@ class CodePrior(GenerativeModel):
     def sample_codes(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
                      temperature: float = 1.0, sampler: str = "auto", progress: bool | None = None) -> torch.Tensor:
         """n code sequences (n, L) long, level by level; every code drawn by inverse CDF from uniforms drawn up
-        front, so the cached and the naive transformer samplers draw the same codes."""
+        front, so the cached samplers (the transformer's key/value cache, the gated PixelCNN's stack caches)
+        and the naive ones draw the same codes."""
         if sampler not in ("auto", "cached", "naive"):
             raise ConfigError(f"sampler {sampler!r} is not one of auto, cached, naive")
-        if sampler == "cached" and self.config.prior != "transformer":
-            raise ConfigError("the gated PixelCNN prior has only the naive sampler; use --sampler naive (or auto)")
         if temperature <= 0:
             raise ConfigError(f"temperature must be positive, got {temperature}")
         if self.num_classes and labels is None:
             labels = torch.randint(self.num_classes, (n,), generator=generator)
         u = torch.rand(n, self.ends[-1], generator=generator).to(self.device)
         codes = torch.zeros(n, self.ends[-1], dtype=torch.long, device=self.device)
-        prefix = self._prefix(n, labels)
         was_training = self.training
         self.eval()
         try:
-            for level, (start, end) in enumerate(zip(self.starts, self.ends)):
-                if self.config.prior == "transformer":
-                    draw = naive_sequence_sample if sampler == "naive" else cached_sequence_sample
-                    codes[:, start:end] = draw(self.nets[level], prefix, u[:, :end], temperature, progress,
-                                               codes[:, :start] if start else None)[:, start:]
-                    continue
-                bar = tqdm(range(start, end), desc=f"sample level {level}", unit="code", leave=False,
-                           disable=None if progress is None else not progress)
-                for t in bar:  # a full pass per code: 49 or 196 positions of a small map
-                    logits = self.level_logits(codes, level, labels)[:, t - start]
-                    codes[:, t] = draw_tokens(logits, u[:, t], temperature)
+            with torch.inference_mode():  # cheaper per operation than no_grad: the sampling steps are small
+                for level in range(len(self.levels)):
+                    self._draw_level(codes, level, u, labels, temperature, sampler, progress)
         finally:
             self.train(was_training)
         return codes
+
+    def _draw_level(self, codes: torch.Tensor, level: int, u: torch.Tensor, labels: torch.Tensor | None,
+                    temperature: float, sampler: str, progress: bool | None) -> None:
+        """Draw level ``level``'s codes into ``codes`` (B, L) given the coarser ones, from the uniforms u (B, L)."""
+        start, end = self.starts[level], self.ends[level]
+        if self.config.prior == "transformer":
+            draw = naive_sequence_sample if sampler == "naive" else cached_sequence_sample
+            codes[:, start:end] = draw(self.nets[level], self._prefix(len(codes), labels), u[:, :end], temperature,
+                                       progress, codes[:, :start] if start else None)[:, start:]
+        elif sampler != "naive":
+            net, (h, w) = self.nets[level], self.levels[level]
+            cond = F.one_hot(labels.long().to(self.device), self.num_classes).float() if self.num_classes else None
+            drawn = sample_gated_stacks(
+                list(net.layers), net.out1, net.out2, CodeDraw(self.num_codes, temperature),
+                u[:, start:end].reshape(len(codes), 1, h, w, 1), cond, progress,
+                cond_map=self._condition_map(codes, level), embed=self.embed[level])
+            codes[:, start:end] = drawn.flatten(1).long()
+        else:
+            for t in tqdm(range(start, end), desc=f"sample level {level}", unit="code", leave=False,
+                          disable=None if progress is None else not progress):  # a full pass per code
+                codes[:, t] = draw_tokens(self.level_logits(codes, level, labels)[:, t - start], u[:, t], temperature)
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (B, L) long -> the autoencoder's decoded images (B, C, H, W) in [0, 1]."""
@@ -215,8 +240,8 @@ class CodePrior(GenerativeModel):
                temperature: float = 1.0, sampler: Literal["auto", "cached", "naive"] = "auto",
                progress: bool | None = None) -> torch.Tensor:
         """n images (n, C, H, W) in [0, 1]: codes drawn from the prior (``sampler``: "cached", the transformer's
-        key/value cache, or "naive", a full pass per code; "auto": cached where there is one), decoded by the
-        autoencoder."""
+        key/value cache or the gated PixelCNN's stack caches, or "naive", a full pass per code; "auto": cached),
+        decoded by the autoencoder."""
         return self.decode_codes(self.sample_codes(n, labels, generator, temperature, sampler, progress))
 
     def sample_semantics(self, options):

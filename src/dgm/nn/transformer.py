@@ -45,10 +45,12 @@ class CausalSelfAttention(nn.Module):
             cache.k[layer, :, :, start:start + t] = k
             cache.v[layer, :, :, start:start + t] = v
             keys, values = cache.k[layer, :, :, :start + t], cache.v[layer, :, :, :start + t]
-            mask = None
-            if t > 1:
+            if t == 1 and not p:  # one query (a sampler's step): two small matmuls cost a fraction of SDPA's
+                # fused kernel, whose fixed cost dominates at this size
+                y = torch.softmax(q @ keys.transpose(-1, -2) * (d // self.heads) ** -0.5, -1) @ values
+            else:
                 mask = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
-            y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, dropout_p=p)
+                y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, dropout_p=p)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
 
@@ -102,9 +104,10 @@ class CausalTransformer(nn.Module):
 
     def new_cache(self, batch: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
                   ) -> KVCache:
-        """An empty cache for ``batch`` sequences of up to ``length`` tokens."""
+        """An empty cache for ``batch`` sequences of up to ``length`` tokens (positions >= ``filled`` are never
+        read, so it is left uninitialised)."""
         shape = (len(self.blocks), batch, self.heads, self.length, self.dim // self.heads)
-        return KVCache(torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
+        return KVCache(torch.empty(shape, device=device, dtype=dtype), torch.empty(shape, device=device, dtype=dtype))
 
     def step(self, previous: torch.Tensor | None, prefix: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """Logits (B, vocab) of the token at position ``cache.filled``, given the token before it (B,) long

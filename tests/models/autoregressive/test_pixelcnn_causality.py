@@ -103,6 +103,27 @@ def test_fast_sampler_draws_the_same_images_as_the_naive_one(name, likelihood, c
         assert torch.equal((fast * 255).round() / 255, fast)  # 8-bit values k / 255
 
 
+@pytest.mark.parametrize("likelihood,channels,depth", [
+    ("logistic_mixture", 3, {"blocks": 2, "layers_per_block": 1, "heads": 2}),
+    ("bernoulli", 1, {"blocks": 2, "layers_per_block": 0, "class_conditional": True}),
+    pytest.param("categorical", 1, {"blocks": 1, "layers_per_block": 2}, marks=SLOW)])
+def test_pixelsnail_cached_sampler_draws_the_naive_samplers_images(likelihood, channels, depth):
+    """The key/value caches of the attention layers (weights scaled up so that attention moves every draw),
+    with several heads, stacked attentions (no gated layer between them) and class conditioning."""
+    torch.manual_seed(0)
+    info = DatasetInfo("tiny", "train", (channels, 5, 4), num_classes=3 if depth.get("class_conditional") else 0,
+                       kind="binary" if likelihood == "bernoulli" else "image")
+    model = create("pixelsnail", info, channels=6, out_hidden=6, key_dim=3, value_dim=4, mixtures=2,
+                   likelihood=likelihood, **depth).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    kw = dict(dtype=torch.float64, progress=False, labels=torch.tensor([0, 1, 2, 0]) if info.num_classes else None)
+    fast = model.sample(4, generator=torch.Generator().manual_seed(7), **kw)
+    naive = model.sample(4, generator=torch.Generator().manual_seed(7), sampler="naive", **kw)
+    assert fast.shape == (4, channels, 5, 4) and torch.equal(fast, naive) and fast.std() > 0
+
+
 @pytest.mark.slow
 def test_class_conditional_sampling_and_marginal_likelihood():
     torch.manual_seed(0)

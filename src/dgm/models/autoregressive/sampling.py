@@ -58,18 +58,19 @@ def naive_sample(net_fn: NetFn, head: LikelihoodHead, noise: torch.Tensor, progr
 def sample_pixels(pixel_fn: Callable[[int, int], torch.Tensor],
                   write_fn: Callable[[int, int, int, torch.Tensor], None], head: LikelihoodHead,
                   noise: torch.Tensor, progress: bool | None = None,
-                  row_done: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+                  row_done: Callable[[int, torch.Tensor], None] | None = None,
+                  transform: Callable[[torch.Tensor], torch.Tensor] = to_input) -> torch.Tensor:
     """The loop of a cached sampler: ``pixel_fn(i, j)`` -> head params (B, P*C) at (i, j) from the caches;
-    ``write_fn(i, j, c, v)`` stores the new value (network scale) in the caches; ``row_done(i, x_row)`` runs
-    after each row (vertical stacks). Channels of a pixel are re-evaluated one by one, as the naive sampler
-    does, since channel c's parameters depend on channels < c of the same pixel."""
+    ``write_fn(i, j, c, v)`` stores the new value (``transform``ed: the network's scale) in the caches;
+    ``row_done(i, x_row)`` runs after each row (vertical stacks). Channels of a pixel are re-evaluated one by
+    one, as the naive sampler does, since channel c's parameters depend on channels < c of the same pixel."""
     b, c_n, h, w, _ = noise.shape
     x = torch.zeros(b, c_n, h, w, dtype=noise.dtype, device=noise.device)
     for i, j in raster(h, w, progress, "sample"):
         for c in range(c_n):
             v = head.quantile(value_params(pixel_fn(i, j), head.params_per_dim, c), noise[:, c, i, j])
             x[:, c, i, j] = v
-            write_fn(i, j, c, to_input(v))
+            write_fn(i, j, c, transform(v))
         if row_done is not None and j == w - 1:
-            row_done(i, to_input(x[:, :, i]))
+            row_done(i, transform(x[:, :, i]))
     return x
