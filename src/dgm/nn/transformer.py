@@ -45,12 +45,10 @@ class CausalSelfAttention(nn.Module):
             cache.k[layer, :, :, start:start + t] = k
             cache.v[layer, :, :, start:start + t] = v
             keys, values = cache.k[layer, :, :, :start + t], cache.v[layer, :, :, :start + t]
-            if t == 1 and not p:  # one query (a sampler's step): two small matmuls cost a fraction of SDPA's
-                # fused kernel, whose fixed cost dominates at this size
-                y = torch.softmax(q @ keys.transpose(-1, -2) * (d // self.heads) ** -0.5, -1) @ values
-            else:
+            mask = None
+            if t > 1:
                 mask = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
-                y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, dropout_p=p)
+            y = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, dropout_p=p)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
 
