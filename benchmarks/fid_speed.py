@@ -21,12 +21,12 @@ from dgm.metrics.evaluate import quality_record
 from dgm.metrics.features import load_feature_net
 
 
-def main() -> int:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--samples", help=".npz with key 'images' uint8 (N, 1, 28, 28)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-record", action="store_true")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     threads = common.set_threads(args.threads)
     load_start = common.warn_if_busy(threads)
     data = common.data_dir()

@@ -1,12 +1,13 @@
-"""Sampling 64 MNIST-size (1x28x28) images from a PixelCNN: the naive sampler (a full forward pass per pixel)
-against the cached sampler (each layer evaluated at the new pixel only), same seed, same images.
+"""Sampling 64 MNIST-size (1x28x28) images from a PixelCNN, Gated PixelCNN or PixelSNAIL: the naive sampler (a
+full forward pass per pixel) against the cached sampler (each layer evaluated at the new pixel only), same seed,
+same images.
 
 The figure (the issue's): the fast sampler at least 5x faster than the naive one, and the samples identical.
 Both samplers draw every pixel by inverse-CDF from the same pre-drawn uniforms, so they agree exactly when
 their arithmetic agrees; float32 rounding could flip a draw falling within ~1e-6 of a CDF boundary, which
 ``differing_values`` would show; ``--dtype float64`` removes that possibility.
 
-    PYTHONPATH=src python3 benchmarks/pixelcnn_sampling_speed.py --model pixelcnn      # untrained weights
+    PYTHONPATH=src python3 benchmarks/pixelcnn_sampling_speed.py --model pixelcnn      # the YAML's net, untrained
     PYTHONPATH=src python3 benchmarks/pixelcnn_sampling_speed.py --model gated-pixelcnn
     PYTHONPATH=src python3 benchmarks/pixelcnn_sampling_speed.py --run RUN_DIR         # a trained run
     PYTHONPATH=src python3 benchmarks/pixelcnn_sampling_speed.py --n 4 --no-record     # smoke test
@@ -21,19 +22,20 @@ import time
 
 import common  # first: puts src/ on sys.path when needed
 import torch
+import yaml
 
 import dgm.models as m
 from dgm.data.dataset import DatasetInfo
 from dgm.runs import load_run
-from pixelcnn_binarized_mnist import ARCH
+from pixelcnn_binarized_mnist import CONFIGS
 
 MIN_SPEEDUP = 5.0
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", choices=sorted(ARCH), default="pixelcnn",
-                   help="architecture of the benchmark (untrained weights) when no --run is given")
+    p.add_argument("--model", choices=sorted(CONFIGS), default="pixelcnn",
+                   help="the network of the model's 30-minute YAML (untrained weights) when no --run is given")
     p.add_argument("--run", help="a trained run directory to sample from instead")
     p.add_argument("--n", type=int, default=64, help="images per sampler")
     p.add_argument("--seed", type=int, default=0)
@@ -49,7 +51,8 @@ def model_to_time(args) -> list[tuple[str, m.GenerativeModel]]:
         return [(ckpt.config["model"], model)]
     info = DatasetInfo("binarized-mnist", "train", (1, 28, 28), kind="binary")
     torch.manual_seed(args.seed)
-    return [(args.model, m.create(args.model, info, **ARCH[args.model]).eval())]
+    arch = yaml.safe_load((common.REPO / CONFIGS[args.model]).read_text())["model"]
+    return [(args.model, m.create(args.model, info, **arch).eval())]
 
 
 def time_sampler(model, n: int, seed: int, sampler: str, dtype: torch.dtype) -> tuple[torch.Tensor, float]:

@@ -152,10 +152,10 @@ def table(records: list[dict]) -> str:
     return "\n".join([head, *rows]) if rows else "(no results yet)"
 
 
-def main() -> int:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--write", action="store_true", help="update README.md in place")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     text = table(all_records())
     if not args.write:
         print(text)

@@ -152,6 +152,26 @@ def test_head_is_chosen_from_the_data():
     assert type(eight_bit.head).__name__ == "DiscretizedLogisticMixtureHead" and eight_bit.input_transform == "unit"
 
 
+def test_attention_is_the_null_key_and_every_strictly_earlier_pixel():
+    """The module's shifted-keys causal form against the explicit mask of its definition (strictly_earlier_mask)."""
+    import torch.nn.functional as F
+
+    from dgm.nn.causal_attention import CausalPixelAttention
+
+    torch.manual_seed(0)
+    attn = CausalPixelAttention(3, 5, 4, key_dim=2, value_dim=3, heads=2).double()
+    with torch.no_grad():
+        attn.null_key.normal_()
+        attn.null_value.normal_()
+    q_in, kv_in = torch.randn(2, 3, 3, 4, dtype=torch.float64), torch.randn(2, 5, 3, 4, dtype=torch.float64)
+    q = attn._split(attn.query(q_in), 2)
+    k = torch.cat([attn.null_key.expand(2, -1, -1, -1), attn._split(attn.key(kv_in), 2)], 2)
+    v = torch.cat([attn.null_value.expand(2, -1, -1, -1), attn._split(attn.value(kv_in), 3)], 2)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=strictly_earlier_mask(12))
+    expected = attn.out(y.transpose(2, 3).reshape(2, 6, 3, 4))
+    assert torch.allclose(attn(q_in, kv_in), expected, atol=1e-12)
+
+
 def test_pixelsnail_attention_sees_every_earlier_pixel_beyond_the_convolutions():
     """One 3x3 gated layer sees a few neighbours; the attention after it reaches pixel (0, 0) from the last pixel
     of an 8x8 image, and only through the attention (zeroing its output projection cuts the path)."""
