@@ -119,22 +119,23 @@ def train(args, model: str, config: str, data_dir: Path, threads: int, extra: tu
     return train_argv, run_dir, train_summary(run_dir)
 
 
-def train_or_reuse(args, model: str, config: str, data_dir: Path, threads: int) -> tuple[str, Path, dict[str, Any]]:
-    """`dgm train MODEL --config CONFIG ...` (train), or with ``args.run`` that finished run as it is -> (the
-    training command, or a note naming the reused run, run dir, training summary)."""
+def train_or_reuse(args, model: str, config: str, data_dir: Path, threads: int, extra: tuple[str, ...] = ()
+                   ) -> tuple[str, Path, dict[str, Any]]:
+    """`dgm train MODEL [extra] --config CONFIG ...` (train), or with ``args.run`` that finished run as it is ->
+    (the training command, or a note naming the reused run, run dir, training summary)."""
     if getattr(args, "run", None):
         return f"(the run {args.run})", args.run, train_summary(args.run)
-    train_argv, run_dir, summary = train(args, model, config, data_dir, threads)
+    train_argv, run_dir, summary = train(args, model, config, data_dir, threads, extra)
     return command(train_argv), run_dir, summary
 
 
 def train_and_eval(args, model: str, config: str, eval_options: list[str], data_dir: Path, threads: int,
-                   extra: tuple[str, ...] = (), run: Path | None = None):
-    """`dgm train MODEL [extra] --config CONFIG ...` (with ``run``: that finished run as it is) then `dgm eval RUN
-    ... --json` -> (train argv, or a note naming the reused run, eval argv, run dir, training summary, evaluation
-    metrics)."""
-    if run:
-        train_argv, run_dir, summary = f"(the run {run})", run, train_summary(run)
+                   extra: tuple[str, ...] = ()):
+    """`dgm train MODEL [extra] --config CONFIG ...` (with ``args.run``: that finished run as it is, see
+    train_or_reuse) then `dgm eval RUN ... --json` -> (train argv, or the note naming the reused run, eval argv,
+    run dir, training summary, evaluation metrics)."""
+    if getattr(args, "run", None):
+        train_argv, run_dir, summary = train_or_reuse(args, model, config, data_dir, threads)
     else:
         train_argv, run_dir, summary = train(args, model, config, data_dir, threads, extra)
     eval_argv = ["eval", str(run_dir), *eval_options, "-n", str(args.eval_n), "--data-dir", str(data_dir), "--json"]

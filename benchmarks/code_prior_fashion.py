@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     metrics = ",".join(dict.fromkeys(["nll", *args.metrics.split(",")]))
     train_argv, eval_argv, run_dir, summary, ev = cli_run.train_and_eval(
         prior_args, "code-prior", config, ["--metrics", metrics], data_dir, threads,
-        extra=("--autoencoder", str(ae_dir)), run=args.run)
+        extra=("--autoencoder", str(ae_dir)))
     nll, q = ev["nll"], ev.get("quality")
     ae_budget = ae_summary["train_settings"]["time_budget_s"]
     budget = summary["train_settings"]["time_budget_s"]

@@ -92,6 +92,10 @@ def test_cached_and_naive_samplers_draw_the_same_codes_on_both_levels(prior, cla
     b = model.sample_codes(5, generator=torch.Generator().manual_seed(3), sampler="naive")
     assert a.shape == (5, 20) and torch.equal(a, b)
     assert len(a.unique()) > 2  # the draws are not degenerate
+    cool = model.sample_codes(5, generator=torch.Generator().manual_seed(3), sampler="cached", temperature=0.5)
+    assert torch.equal(cool, model.sample_codes(5, generator=torch.Generator().manual_seed(3), sampler="naive",
+                                                temperature=0.5))
+    assert not torch.equal(cool, a)  # the temperature reaches the cached draws
 
 
 def test_transformer_bottom_codes_are_drawn_given_the_top_codes():

@@ -158,15 +158,19 @@ class CodePrior(GenerativeModel):
                  for i in range(level)]
         return self.cond_stack[level - 1](torch.cat(parts, 1))
 
+    def _class_vector(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """The gated PixelCNN's conditioning vector: one-hot labels (B, classes), or None when unconditional."""
+        if not self.num_classes or labels is None:
+            return None
+        return F.one_hot(labels.long().to(self.device), self.num_classes).to(self.embed[0].weight.dtype)
+
     def level_logits(self, codes: torch.Tensor, level: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         """codes (B, L) long -> logits (B, h*w, K) of level ``level``'s codes, each given the earlier ones."""
         if self.config.prior == "transformer":
             logits = self.nets[level](codes[:, :self.ends[level]], self._prefix(len(codes), labels))
             return logits[:, self.starts[level]:]
         x = self.embed[level](self._maps(codes, level)).permute(0, 3, 1, 2)
-        cond = F.one_hot(labels.long().to(x.device), self.num_classes).to(x.dtype) if self.num_classes and labels is not None \
-            else None
-        logits = self.nets[level](x, cond, self._condition_map(codes, level))  # (B, K, h, w)
+        logits = self.nets[level](x, self._class_vector(labels), self._condition_map(codes, level))  # (B, K, h, w)
         return logits.flatten(2).transpose(1, 2)
 
     def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -219,10 +223,9 @@ class CodePrior(GenerativeModel):
                                        progress, codes[:, :start] if start else None)[:, start:]
         elif sampler != "naive":
             net, (h, w) = self.nets[level], self.levels[level]
-            cond = F.one_hot(labels.long().to(self.device), self.num_classes).float() if self.num_classes else None
             drawn = sample_gated_stacks(
                 list(net.layers), net.out1, net.out2, CodeDraw(self.num_codes, temperature),
-                u[:, start:end].reshape(len(codes), 1, h, w, 1), cond, progress,
+                u[:, start:end].reshape(len(codes), 1, h, w, 1), self._class_vector(labels), progress,
                 cond_map=self._condition_map(codes, level), embed=self.embed[level])
             codes[:, start:end] = drawn.flatten(1).long()
         else:
