@@ -77,7 +77,7 @@ def test_contract_settings_are_known_keys(name):
     settings = contract_settings(models.get(name).cls)  # raises on an unknown key
     c, h, w = settings["image_shape"]
     assert c in (1, 3) and h > 0 and w > 0 and isinstance(settings["slow_sample"], bool)
-    assert settings["data"] in ("images", "codes")
+    assert settings["data"] in ("images", "codes", "points")
 
 
 def test_an_unknown_contract_key_fails_loudly(monkeypatch):

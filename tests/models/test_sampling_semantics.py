@@ -21,8 +21,9 @@ def images():
 
 @pytest.mark.parametrize("name", models.names())
 def test_every_model_declares_its_sample_options(name, images, request):
-    data = request.getfixturevalue("tiny_codes") if contract_settings(models.get(name).cls)["data"] == "codes" \
-        else images
+    kind = contract_settings(models.get(name).cls)["data"]
+    data = {"codes": lambda: request.getfixturevalue("tiny_codes"), "points": lambda: dgm.data.load("ring8"),
+            "images": lambda: images}[kind]()
     model = create(name, data.info, **models.get(name).cls.tiny)
     known = sample_options(model)
     assert "temprature" not in known

@@ -59,6 +59,10 @@ CASES = {
     # moments come back from the checkpoint contiguous (they must be given the weights' strides again)
     "dcgan-bf16-channels-last": ("dcgan", {"channels": 8}, {"precision": "bf16", "channels_last": True}),
     "dcgan": ("dcgan", {"channels": 8}, {}),
+    # no optimizer at all: float64 buffers updated by EM, the k-means++ start drawn once (a resume must not redo it)
+    "bernoulli-mixture": ("bernoulli-mixture", {"components": 4}, {}),
+    # persistent contrastive divergence: the chains (a buffer) and the Gibbs noise carry on across the resume
+    "rbm-pcd": ("rbm", {"hidden": 8, "persistent": True, "chains": 10, "cd_k": 2}, {"optimizer": "sgd", "lr": 0.05}),
 }
 
 

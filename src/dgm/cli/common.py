@@ -87,7 +87,9 @@ def add_sample_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truncation", type=positive_float, help="truncation trick threshold (GANs)")
     p.add_argument("--mean", action=argparse.BooleanOptionalAction, default=None,
                    help="VAEs / autoencoders: show the decoder's mean (default, as their papers do) or, with "
-                        "--no-mean, a draw from the decoder's likelihood")
+                        "--no-mean, a draw from the decoder's likelihood; bernoulli-mixture: --mean shows the "
+                        "components' pixel probabilities instead of binary draws; rbm: the last sweep's p(v | h) (default) or, "
+                        "with --no-mean, its binary draw")
     p.add_argument("--sampler", choices=("ddpm", "ddim", "dpm-solver++"), help="diffusion models: the sampler "
                    "(default: the model's, DDIM)")
     p.add_argument("--steps", type=positive_int, help="diffusion models: sampling steps (respaced; default 50, "
@@ -99,9 +101,12 @@ def add_sample_options(p: argparse.ArgumentParser) -> None:
                    "classifier in DIR (`dgm train-classifier RUN --out DIR`)")
     p.add_argument("--classifier-scale", type=float, help="diffusion models: the classifier guidance scale "
                    "(default 1; 0 unguided)")
+    p.add_argument("--gibbs-steps", type=positive_int, help="RBMs: block-Gibbs sweeps from uniform noise (default "
+                   "1000)")
 
 
-SAMPLE_OPTIONS = ("temperature", "truncation", "mean", "sampler", "steps", "eta", "guidance", "classifier_scale")
+SAMPLE_OPTIONS = ("temperature", "truncation", "mean", "sampler", "steps", "eta", "guidance", "classifier_scale",
+                  "gibbs_steps")
 
 
 def sample_options(args: argparse.Namespace, model=None) -> dict:

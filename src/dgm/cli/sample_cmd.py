@@ -10,7 +10,7 @@ import torch
 from ..errors import ConfigError
 from ..runs import load_run, load_run_data, sample_images
 from ..viz.grids import save_grid, save_samples, to_uint8
-from ..models.base import StepwiseSampler
+from ..models.base import ShowsTrajectory
 from .common import (ShownDefaultsFormatter, add_device, add_sample_options, output_file, positive_int,
                      requested_labels, sample_options)
 
@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".png", ".npz"):
         raise ConfigError(f"--out {out}: use a .png or .npz file name")
     model, ckpt = load_run(args.run_dir, ema=not args.no_ema, device=args.device)
-    if args.trajectory and not isinstance(model, StepwiseSampler):
-        raise ConfigError(f"--trajectory: {type(model).__name__} does not sample through steps of x_t; it is for "
-                          "diffusion models")
+    if args.trajectory and not isinstance(model, ShowsTrajectory):
+        raise ConfigError(f"--trajectory: {type(model).__name__} does not sample through steps; it is for "
+                          "diffusion models and RBMs")
     if args.trajectory and Path(args.trajectory).suffix.lower() != ".png":
         raise ConfigError(f"--trajectory {args.trajectory}: use a .png file name")
     # only the options given: a model that has no such option says so (exit 2) instead of ignoring it

@@ -11,11 +11,11 @@ import logging
 import pkgutil
 
 from .base import (Batch, GenerativeModel, HasELBO, HasLogProb, LatentGenerator, LatentModel, OptimizerGroup,
-                   StepwiseSampler)
+                   ShowsTrajectory, StepwiseSampler)
 from .registry import build_config, create, models, register_model
 
 __all__ = ["Batch", "GenerativeModel", "HasELBO", "HasLogProb", "LatentGenerator", "LatentModel", "OptimizerGroup",
-           "StepwiseSampler", "build_config", "create", "discover", "models", "register_model"]
+           "ShowsTrajectory", "StepwiseSampler", "build_config", "create", "discover", "models", "register_model"]
 
 ENTRY_POINT_GROUP = "dgm.models"
 log = logging.getLogger("dgm.models")

@@ -42,8 +42,8 @@ class OptimizerGroup:
 # How the registry's contract tests (tests/models/test_contract.py) exercise a model's tiny variant, unless its
 # class's ``contract`` says otherwise: the shape of the images they train and sample it on (a pixel-by-pixel
 # sampler declares a small one to keep the suite fast) and whether its sampling is still too slow for the
-# default run (then those tests are marked slow), and the data it trains on: "images", or "codes" (a prior over a
-# tiny VQ-VAE's codes of those images).
+# default run (then those tests are marked slow), and the data it trains on: "images", "codes" (a prior over a
+# tiny VQ-VAE's codes of those images) or "points" (2-D ring8 points: a model of real-valued vectors only).
 CONTRACT_DEFAULTS: dict[str, Any] = {"image_shape": (1, 28, 28), "slow_sample": False, "data": "images"}
 
 
@@ -208,11 +208,21 @@ class HasLogProb(Protocol):
 
 
 @runtime_checkable
-class StepwiseSampler(Protocol):
-    """Samples through steps of x_t (diffusion): ``trajectory(n, frames, ...) -> ((frames, n, C, H, W), times)``
-    shows them, and a noise-aware classifier can guide them (classifier guidance)."""
+class ShowsTrajectory(Protocol):
+    """Samples through steps (a diffusion's x_t, an RBM's Gibbs chain): ``trajectory(n, frames, ...) ->
+    ((frames, n, C, H, W), steps)`` shows them (`dgm sample --trajectory`)."""
 
     def trajectory(self, n: int, frames: int = 8, **options) -> tuple[torch.Tensor, list[int]]: ...
+
+
+@runtime_checkable
+class StepwiseSampler(Protocol):
+    """Samples through steps of x_t (diffusion): ``trajectory(n, frames, ...) -> ((frames, n, C, H, W), times)``
+    shows them, and a noise-aware classifier can guide them (classifier guidance) through the guided
+    ``predict(x_t, t)`` of ``guided``."""
+
+    def trajectory(self, n: int, frames: int = 8, **options) -> tuple[torch.Tensor, list[int]]: ...
+    def guided(self, labels: torch.Tensor | None, guidance: float, variance: bool) -> Any: ...
 
 
 @runtime_checkable
