@@ -40,7 +40,9 @@ def all_records() -> list[dict]:
 
 def sort_key(r: dict) -> tuple:
     variant = r.get("variant") or r.get("model") or r.get("name") or ""
-    return (r.get("benchmark", ""), str(variant), int(r.get("seed") or 0), str(r.get("date") or ""))
+    seed = r.get("seed") or 0
+    seed = seed[0] if isinstance(seed, list) and seed else seed  # a record over several seeds lists them
+    return (r.get("benchmark", ""), str(variant), int(seed or 0), str(r.get("date") or ""))
 
 
 def fmt(v) -> str:
@@ -136,7 +138,9 @@ def table(records: list[dict]) -> str:
             value, variant = speed
             if r.get("target") is not None and isinstance(value, (int, float)):
                 met = value >= r["target"]  # judged on the like-for-like ratio shown
-        if r.get("seed") and f"seed {r['seed']}" not in variant:  # seed 0 is every script's default
+        if isinstance(r.get("seed"), list):
+            variant += f" (seeds {', '.join(map(str, r['seed']))})"
+        elif r.get("seed") and f"seed {r['seed']}" not in variant:  # seed 0 is every script's default
             variant += f" (seed {r['seed']})"
         if r.get("contended"):  # a run the machine was not idle for, kept visible and marked (added by hand)
             variant += f" (contended: {r['contended']})"
