@@ -120,6 +120,16 @@ def test_persistent_chains_carry_on_from_step_to_step():
     assert cd.chains.numel() == 0  # plain CD keeps no chains
 
 
+def test_base_rates_are_the_mean_of_every_image_seen():
+    model = rbm((1, 2, 3), hidden=4)
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(n, 1, 2, 3, generator=g) < 0.3).float() for n in (10, 7, 10)]
+    for x in batches:
+        model.training_step(type("B", (), {"x": x, "y": None, "step": 1})(), RecordingContext(model))
+    torch.testing.assert_close(model.data_mean, torch.cat(batches).flatten(1).double().mean(0))
+    assert float(model.data_count) == 27
+
+
 def test_gibbs_trajectory_and_samples():
     model = rbm((1, 2, 3), hidden=4)
     assert isinstance(model, ShowsTrajectory) and not isinstance(model, StepwiseSampler)

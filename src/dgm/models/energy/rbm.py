@@ -70,8 +70,10 @@ class RBM(GenerativeModel):
         self.b = nn.Parameter(torch.zeros(d))
         self.c = nn.Parameter(torch.zeros(h))
         self.register_buffer("chains", (torch.rand(config.chains if config.persistent else 0, d) < 0.5).float())
-        # the training data's pixel means (EMA over batches): the base-rate model AIS starts from
-        self.register_buffer("data_mean", torch.full((d,), 0.5))
+        # the mean of every training image seen (over whole epochs: the data's pixel marginals), and their count:
+        # the base-rate model AIS starts from
+        self.register_buffer("data_mean", torch.full((d,), 0.5, dtype=torch.float64))
+        self.register_buffer("data_count", torch.zeros((), dtype=torch.float64))
         self._log_z_cache: tuple | None = None
 
     # --- energies and conditionals -----------------------------------------------------------
@@ -103,7 +105,9 @@ class RBM(GenerativeModel):
         cfg = self.config
         v = batch.x.flatten(1)
         with torch.no_grad():
-            self.data_mean.lerp_(v.mean(0), 0.01 if batch.step else 1.0)
+            seen = float(self.data_count) + len(v)
+            self.data_mean.mul_(1 - len(v) / seen).add_(v.sum(0).double() / seen)
+            self.data_count.fill_(seen)
             start = self.chains if cfg.persistent else v
             negative, _ = self.gibbs(start, cfg.cd_k)
             if cfg.persistent:
