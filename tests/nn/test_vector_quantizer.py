@@ -1,9 +1,12 @@
 """The vector quantiser against hand computations: nearest codes, the straight-through gradient, the codebook
-and commitment losses, one EMA update, restarts of exactly the unused codes, k-means initialisation."""
+and commitment losses, one EMA update, restarts of exactly the unused codes, k-means initialisation, and the
+k-means++ seeding it shares with the mixtures fitted by EM."""
+import math
+
 import pytest
 import torch
 
-from dgm.nn.quantizer import VectorQuantizer, kmeans, nearest_codes
+from dgm.nn.quantizer import VectorQuantizer, kmeans, kmeans_plus_plus, nearest_codes
 
 
 def _vq(codebook, **kw):
@@ -113,3 +116,32 @@ def test_state_dict_round_trip_and_lookup():
     q2, i2, _ = other.eval()(z)
     assert torch.equal(q1, q2) and torch.equal(i1, i2)
     assert torch.allclose(vq.lookup(i1), q1, atol=1e-6)  # q = z + (e - z): e up to rounding
+
+
+def test_kmeans_plus_plus_draws_by_squared_distance():
+    """Three points on a line at 0, 1 and 3: the first seed is uniform, the second j after i has probability
+    d(i, j)^2 / sum_j' d(i, j')^2; the frequencies of the 6 ordered pairs over 6000 draws match."""
+    x = torch.tensor([[0.0], [1.0], [3.0]])
+    d2 = (x - x.T).pow(2)
+    want = {(i, j): (1 / 3) * float(d2[i, j] / d2[i].sum()) for i in range(3) for j in range(3) if i != j}
+    g = torch.Generator().manual_seed(0)
+    counts = dict.fromkeys(want, 0)
+    n = 6000
+    row = {0.0: 0, 1.0: 1, 3.0: 2}
+    for _ in range(n):
+        i, j = (row[float(c)] for c in kmeans_plus_plus(x, 2, g)[:, 0])
+        counts[(i, j)] += 1
+    for pair, p in want.items():
+        assert counts[pair] / n == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / n)), pair
+
+
+def test_kmeans_plus_plus_takes_one_seed_per_far_cluster_and_never_repeats_a_seed_while_others_are_away():
+    g = torch.Generator().manual_seed(1)
+    centres = torch.tensor([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [100.0, 100.0]])
+    x = (centres[:, None] + 0.1 * torch.randn(4, 50, 2, generator=g)).reshape(200, 2)
+    for seed in range(10):
+        seeds = kmeans_plus_plus(x, 4, torch.Generator().manual_seed(seed))
+        assert sorted(nearest_codes(seeds, centres).tolist()) == [0, 1, 2, 3]
+    dup = torch.tensor([[0.0], [0.0], [0.0], [5.0]])
+    for seed in range(5):
+        assert sorted(kmeans_plus_plus(dup, 2, torch.Generator().manual_seed(seed))[:, 0].tolist()) == [0.0, 5.0]

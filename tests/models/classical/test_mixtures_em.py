@@ -1,11 +1,10 @@
-"""Mixtures by EM: k-means++ seeding by its definition, component densities against torch.distributions,
+"""Mixtures by EM: component densities against torch.distributions,
 brute-force normalisation, the M-step by hand, EM's monotone log-likelihood, recovery of known parameters,
 agreement with scikit-learn's GaussianMixture from the same start, and the CLI path (train, eval, sample)."""
 from __future__ import annotations
 
 import itertools
 import json
-import math
 import warnings
 
 import pytest
@@ -17,7 +16,6 @@ from dgm.cli.main import main
 from dgm.data.dataset import DatasetInfo
 from dgm.errors import ConfigError
 from dgm.models import create
-from dgm.models.classical.kmeans import kmeans_plus_plus
 
 POINTS = DatasetInfo("toy", "train", (2,), kind="points")
 COVARIANCES = ["full", "diag", "spherical"]
@@ -52,35 +50,6 @@ def blobs(n=6000, seed=0):
     z = torch.randn(n, 2, generator=g, dtype=torch.float64)
     x = mu[k] + (torch.linalg.cholesky(cov)[k] @ z[:, :, None])[:, :, 0]
     return x.float(), (w, mu, cov)
-
-
-# --- k-means++ ----------------------------------------------------------------------------------------------
-def test_kmeans_plus_plus_draws_by_squared_distance():
-    """Three points on a line at 0, 1 and 3: the first seed is uniform, the second j after i has probability
-    d(i, j)^2 / sum_j' d(i, j')^2; the frequencies of the 6 ordered pairs over 6000 draws match."""
-    x = torch.tensor([[0.0], [1.0], [3.0]])
-    d2 = (x - x.T).pow(2)
-    want = {(i, j): (1 / 3) * float(d2[i, j] / d2[i].sum()) for i in range(3) for j in range(3) if i != j}
-    g = torch.Generator().manual_seed(0)
-    counts = dict.fromkeys(want, 0)
-    n = 6000
-    for _ in range(n):
-        i, j = kmeans_plus_plus(x, 2, g).tolist()
-        counts[(i, j)] += 1
-    for pair, p in want.items():
-        assert counts[pair] / n == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / n)), pair
-
-
-def test_kmeans_plus_plus_takes_one_seed_per_far_cluster_and_skips_duplicates():
-    g = torch.Generator().manual_seed(1)
-    centres = torch.tensor([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [100.0, 100.0]])
-    x = (centres[:, None] + 0.1 * torch.randn(4, 50, 2, generator=g)).reshape(200, 2)
-    for seed in range(10):
-        seeds = kmeans_plus_plus(x, 4, torch.Generator().manual_seed(seed))
-        assert sorted((seeds // 50).tolist()) == [0, 1, 2, 3]
-    dup = torch.tensor([[0.0], [0.0], [0.0], [5.0]])
-    assert 3 in kmeans_plus_plus(dup, 2, torch.Generator().manual_seed(0)).tolist()
-    assert len(set(kmeans_plus_plus(dup, 3, torch.Generator().manual_seed(0)).tolist())) == 3  # all on seeds
 
 
 # --- Gaussian mixture ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import torch
 
 from dgm.cli.main import main
 from dgm.data.dataset import DatasetInfo
-from dgm.models import ShowsTrajectory, StepwiseSampler, create
+from dgm.models import Batch, ShowsTrajectory, StepwiseSampler, create
 from dgm.models.energy.partition import (all_states, ais_log_partition, base_rate_biases, exact_log_partition,
                                          paper_schedule)
 
@@ -80,7 +80,7 @@ def test_cd_gradient_follows_the_exact_likelihood_gradient():
     torch.manual_seed(0)
     batch = data.repeat(1000, 1).reshape(4000, 1, 2, 3)
     ctx = RecordingContext(model)
-    model.training_step(type("B", (), {"x": batch, "y": None, "step": 0})(), ctx)
+    model.training_step(Batch(batch, None, 0), ctx)
     cd = torch.cat([-g.flatten() for g in ctx.grads])
     want = torch.cat([g.flatten() for g in exact])
     cosine = float(cd @ want / (cd.norm() * want.norm()))
@@ -107,7 +107,7 @@ class RecordingContext:
 def test_persistent_chains_carry_on_from_step_to_step():
     model = rbm((1, 4, 4), hidden=5, persistent=True, chains=7, cd_k=3)
     data = (torch.rand(10, 1, 4, 4, generator=torch.Generator().manual_seed(0)) < 0.5).float()
-    batch = type("B", (), {"x": data, "y": None, "step": 1})()
+    batch = Batch(data, None, 1)
     for _ in range(2):
         before = model.chains.clone()
         torch.manual_seed(5)
@@ -125,7 +125,7 @@ def test_base_rates_are_the_mean_of_every_image_seen():
     g = torch.Generator().manual_seed(0)
     batches = [(torch.rand(n, 1, 2, 3, generator=g) < 0.3).float() for n in (10, 7, 10)]
     for x in batches:
-        model.training_step(type("B", (), {"x": x, "y": None, "step": 1})(), RecordingContext(model))
+        model.training_step(Batch(x, None, 1), RecordingContext(model))
     torch.testing.assert_close(model.data_mean, torch.cat(batches).flatten(1).double().mean(0))
     assert float(model.data_count) == 27
 

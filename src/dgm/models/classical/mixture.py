@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import ConfigError
+from ...nn.quantizer import kmeans_plus_plus, nearest_codes
 from ..base import Batch, GenerativeModel, OptimizerGroup
-from .kmeans import kmeans_plus_plus, squared_distances
 
 
 class MixtureByEM(GenerativeModel):
@@ -81,9 +81,8 @@ class MixtureByEM(GenerativeModel):
         if len(x) < k:
             raise ConfigError(f"a mixture of {k} components needs batches of at least {k} examples to initialise, "
                               f"got {len(x)}; raise --batch-size or lower components")
-        seeds = kmeans_plus_plus(x.cpu(), k, generator).to(x.device)
-        nearest = squared_distances(x, x[seeds]).argmin(1)
-        self.m_step(x, F.one_hot(nearest, k).to(x.dtype))
+        seeds = kmeans_plus_plus(x.cpu(), k, generator).to(x.device)  # the VQ codebook's seeding, shared
+        self.m_step(x, F.one_hot(nearest_codes(x, seeds), k).to(x.dtype))
         self.initialized.fill_(True)
 
     @torch.no_grad()
