@@ -77,3 +77,20 @@ def test_train_on_a_missing_gpu_is_a_clear_error(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "--device cuda" in err and "--device cpu" in err
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_cpu_training_flushes_denormals_and_restores_the_default(images):
+    """Subnormal floats count as zero during the CPU training loop (callbacks included) and not after it."""
+    from dgm.train.callbacks import Callback
+
+    tiny = torch.tensor(1e-39)  # subnormal in fp32
+    seen = []
+
+    class Probe(Callback):
+        def on_step_end(self, trainer, logs):
+            seen.append(float(tiny * 1.0))
+
+    model = create("vae", images.info, hidden=(8,), latent_dim=2)
+    Trainer(model, images, TrainConfig(steps=2, batch_size=16), progress=False, callbacks=[Probe()]).fit()
+    assert seen == [0.0, 0.0]
+    assert float(tiny * 1.0) > 0

@@ -45,8 +45,11 @@ def negative_log_likelihood(model: GenerativeModel, data: ImageDataset, k: int =
     # standard error of the mean over the examples (the spread of the data and, for bounds and estimates,
     # of their noise): what a second seed or a second test sample would move the figure by, roughly
     stderr = math.sqrt(max(total_sq / n - (total / n) ** 2, 0.0) / max(n - 1, 1))
-    estimator = ("exact" if kind == "exact" else "dequantised bound") if has_log_prob else \
-        ("elbo" if k == 1 else f"iwae-{k}")
+    if has_log_prob:  # a model may name its estimator (an RBM's "ais"); else by the kind
+        estimator = getattr(model, "likelihood_estimator", None) or \
+            {"exact": "exact", "bound": "dequantised bound"}.get(kind, "estimate")
+    else:
+        estimator = "elbo" if k == 1 else f"iwae-{k}"
     record = {"nll_nats": nll, "bits_per_dim": float(bits_per_dim(nll, dims)), "kind": kind,
               "stderr_nats": stderr, "k": k, "n": n, "estimator": estimator, "seed": seed,
               "input_transform": model.input_transform}
@@ -54,4 +57,6 @@ def negative_log_likelihood(model: GenerativeModel, data: ImageDataset, k: int =
         record["bound"] = model.bound_semantics(bound_options or {})
     if getattr(model, "likelihood_note", None):  # e.g. a flow's dequantisation convention
         record["likelihood_note"] = model.likelihood_note
+    if hasattr(model, "likelihood_fields"):  # e.g. an AIS estimate's log Z, its error and the interval it gives
+        record.update(model.likelihood_fields(nll))
     return record

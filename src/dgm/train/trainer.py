@@ -25,7 +25,7 @@ from .callbacks import Callback, default_callbacks
 from .config import TrainConfig
 from .ema import EMA
 from .optim import build_optimizers
-from .device import resolve_device
+from .device import flush_denormals, resolve_device
 from .precision import resolve_precision
 from .schedule import TrainClock, lr_factor, schedule_by_time
 from .signals import StopRequest
@@ -139,7 +139,7 @@ class Trainer:
         logs: dict[str, Any] = {}
         self.clock.start()
         try:
-            with StopRequest() as stop:
+            with StopRequest() as stop, flush_denormals(self.device):
                 while not self.done():
                     epoch, b, x, y = next(batches)
                     if self.config.hflip and x.dim() == 4:

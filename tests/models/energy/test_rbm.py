@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from dgm.cli.main import main
 from dgm.data.dataset import DatasetInfo
@@ -96,12 +97,35 @@ class RecordingContext:
         self.model, self.grads = model, None
 
     def backward(self, loss, group="main"):
-        loss.backward()
+        if loss.requires_grad:  # as the trainer's: the CD gradient is set in closed form, regularisers by autograd
+            loss.backward()
 
     def step(self, group="main"):
         self.grads = [p.grad.clone() for p in (self.model.w, self.model.b, self.model.c)]
         self.model.zero_grad()
         return True
+
+
+@pytest.mark.parametrize("reg", [{}, {"weight_cost": 0.3, "sparsity_target": 0.2, "sparsity_cost": 0.7}])
+def test_closed_form_cd_gradient_is_that_of_the_free_energy_difference(reg):
+    """The gradients training_step sets equal autograd's of mean F(v) - mean F(v~) (plus the regularisers) at
+    the same negatives v~ (PCD chains of another count than the batch)."""
+    model = rbm((1, 2, 3), hidden=4, persistent=True, chains=5, **reg)
+    v = (torch.rand(8, 6, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    torch.manual_seed(2)
+    neg, _ = model.gibbs(model.chains.clone(), 1)
+    loss = model.free_energy(v).mean() - model.free_energy(neg).mean()
+    if reg:
+        q = model.hidden_probs(v).mean(0)
+        loss = loss + 0.15 * model.w.pow(2).sum() + 0.7 * F.binary_cross_entropy(q, torch.full_like(q, 0.2),
+                                                                                 reduction="sum")
+    want = torch.autograd.grad(loss, [model.w, model.b, model.c])
+    torch.manual_seed(2)
+    ctx = RecordingContext(model)
+    out = model.training_step(Batch(v.reshape(8, 1, 2, 3), None, 0), ctx)
+    for got, exp in zip(ctx.grads, want):
+        torch.testing.assert_close(got, exp, rtol=1e-5, atol=1e-6)
+    assert float(out["loss"]) == pytest.approx(float(loss.detach()), abs=1e-5)
 
 
 def test_persistent_chains_carry_on_from_step_to_step():
@@ -176,3 +200,39 @@ def test_rbm_through_the_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     nll = json.loads(out[out.index("{"):])["metrics"]["nll"]
     assert nll["kind"] == "exact" and "enumeration" in nll["likelihood_note"]
+
+
+def test_pseudo_likelihood_flips_one_bit_by_the_free_energy():
+    """The incremental flip (pre-activations +- W_i) against free energies of explicitly flipped images, at the same
+    random bits; and log p(v_i | v_-i) = log sigmoid(F(flipped) - F(v)) against the conditional by enumeration."""
+    model = rbm(hidden=5, scale=0.5)
+    v = (torch.rand(7, 6, generator=torch.Generator().manual_seed(3)) < 0.5).float()
+    torch.manual_seed(11)
+    got = model.pseudo_likelihood(v)
+    torch.manual_seed(11)
+    i = torch.randint(6, (7,))
+    flipped = v.clone()
+    flipped[torch.arange(7), i] = 1 - flipped[torch.arange(7), i]
+    with torch.no_grad():
+        f_v, f_flip = model.free_energy(v), model.free_energy(flipped)
+        # the conditional of bit i given the rest from the two unnormalised probabilities exp(-F)
+        cond = torch.exp(-f_v) / (torch.exp(-f_v) + torch.exp(-f_flip))
+    torch.testing.assert_close(got, (6 * torch.log(cond)).mean(), rtol=1e-5, atol=1e-5)
+
+
+def test_ais_evaluation_names_its_estimator_and_interval():
+    """Beyond 20 units in both layers log Z is an AIS estimate: the NLL record says so, with log Z's standard
+    error and the +-3 standard error interval of the NLL, and the note says which way AIS errs."""
+    from dgm.data.dataset import ImageDataset
+    from dgm.metrics.likelihood import negative_log_likelihood
+
+    model = rbm((1, 5, 5), hidden=21, scale=0.1, ais_steps=60, ais_runs=16)
+    assert model.log_prob_kind == "estimate" and model.likelihood_estimator == "ais"
+    images = (torch.rand(30, 1, 5, 5, generator=torch.Generator().manual_seed(0)) < 0.5).to(torch.uint8) * 255
+    data = ImageDataset(images, None, DatasetInfo("bits", "test", (1, 5, 5), kind="binary"))
+    rec = negative_log_likelihood(model, data)
+    assert rec["kind"] == "estimate" and rec["estimator"] == "ais" and rec["ais_runs"] == 16
+    assert rec["ais_steps"] == 60 and rec["log_z_stderr"] > 0 and rec["ais_seconds"] >= 0
+    lo, hi = rec["nll_interval_nats"]
+    assert lo == pytest.approx(rec["nll_nats"] - 3 * rec["log_z_stderr"]) and hi > rec["nll_nats"] > lo
+    assert "AIS estimate" in rec["likelihood_note"] and "E[log Z_AIS] <= log Z" in rec["likelihood_note"]

@@ -9,6 +9,7 @@ transitions that leave p_beta_k invariant, and log Z = log Z_A + log mean exp(lo
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +62,7 @@ class AISEstimate:
     stderr: float
     log_weights: torch.Tensor
     steps: int
+    seconds: float = 0.0  # wall-clock time of the annealing runs
 
     @property
     def runs(self) -> int:
@@ -81,6 +83,7 @@ def ais_log_partition(w: torch.Tensor, b: torch.Tensor, c: torch.Tensor, base_b:
     the weights' dtype, the log weights accumulate in float64; noise is drawn on the CPU from ``generator``."""
     if float(betas[0]) != 0.0 or float(betas[-1]) != 1.0:
         raise ValueError("AIS inverse temperatures must run from 0 to 1")
+    start = time.perf_counter()
     dev, dt = w.device, w.dtype
     base_b = base_b.to(dev, dt)
 
@@ -103,4 +106,5 @@ def ais_log_partition(w: torch.Tensor, b: torch.Tensor, c: torch.Tensor, base_b:
     log_mean = torch.logsumexp(log_w, 0) - math.log(runs)
     ratio = torch.exp(log_w - log_w.max())  # the weights up to a common factor: their relative spread
     stderr = float(ratio.std() / (math.sqrt(runs) * ratio.mean())) if runs > 1 else float("nan")
-    return AISEstimate(log_z_base + float(log_mean), stderr, log_w.cpu(), len(betas) - 1)
+    return AISEstimate(log_z_base + float(log_mean), stderr, log_w.cpu(), len(betas) - 1,
+                       time.perf_counter() - start)

@@ -1,0 +1,159 @@
+"""The RBM figure of issue 21: 500 binary hidden units on binarized MNIST, 20 minutes of training on 2 CPU cores,
+the test log-likelihood estimated by AIS with its interval; anchors (Salakhutdinov and Murray 2008, far longer
+training): CD-1 -125.53, CD-3 -105.50, CD-25 -86.34 nats; goal: better than -90 nats. Also the speed of the
+block Gibbs sampler (sweeps per second of 100 chains) and the AIS estimate's run time.
+
+--figure select chooses configs/rbm_binarized_mnist.yaml's method and learning rate on the validation split:
+short trials (--budget, 240 s) of PCD at the YAML's lr times 1/4, 1, 4 and of CD-10 at the YAML's lr, each
+
+    dgm train rbm --config configs/rbm_binarized_mnist.yaml --time-budget 240 --set train.lr=LR \\
+        [--set model.persistent=false --set model.cd_k=10] --set train.eval_every_s=0 --threads 2 --no-progress
+    dgm eval RUN --metrics nll --split valid -n 10000 --json
+
+scored by the AIS estimate of the validation NLL (the linear decay then runs over the trial's budget); while the
+best lr is an edge of those tried, one more lr past it (--extend). --figure test (the default) runs the YAML as
+it is over seeds 0, 1, 2:
+
+    dgm train rbm --config configs/rbm_binarized_mnist.yaml --seed S --threads 2 --no-progress --out RUN
+    dgm eval RUN --metrics nll -n 10000 --json
+
+    PYTHONPATH=src python3 benchmarks/rbm_binarized_mnist.py --figure select
+    PYTHONPATH=src python3 benchmarks/rbm_binarized_mnist.py
+    PYTHONPATH=src python3 benchmarks/rbm_binarized_mnist.py --seeds 0 --budget 5 --eval-n 200 \\
+        --set model.ais_steps=100 --no-record   # smoke
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common  # first: puts src/ on sys.path when needed
+import cli_run
+import torch
+import yaml
+
+import dgm.data
+from dgm.runs import load_run
+
+CONFIG = "configs/rbm_binarized_mnist.yaml"
+PAPER = {"CD-1": -125.53, "CD-3": -105.50, "CD-25": -86.34}  # Salakhutdinov and Murray 2008, 500 hidden units
+GOAL = -90.0
+LR_FACTORS = (0.25, 1.0, 4.0)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--figure", choices=("test", "select"), default="test")
+    p.add_argument("--seeds", default="0,1,2", help="test: comma-separated training seeds")
+    p.add_argument("--extend", type=int, default=1, help="select: at most this many lrs past an edge that wins")
+    cli_run.add_options(p, 10_000)
+    return p.parse_args(argv)
+
+
+@torch.no_grad()
+def gibbs_sweeps_per_s(model, chains: int = 100, sweeps: int = 1000) -> float:
+    """Block-Gibbs sweeps (v -> h -> v) per second of ``chains`` parallel chains, after 20 warm-up sweeps."""
+    v = (torch.rand(chains, model.w.shape[0]) < 0.5).float()
+    model.gibbs(v, 20)
+    start = time.perf_counter()
+    model.gibbs(v, sweeps)
+    return sweeps / (time.perf_counter() - start)
+
+
+def select(args, data_dir: Path, threads: int, load_start) -> None:
+    config = yaml.safe_load((common.REPO / CONFIG).read_text())
+    yaml_lr = float(config["train"]["lr"])
+    budget = args.budget or 240.0
+    plan = [("pcd", yaml_lr * f) for f in LR_FACTORS] + [("cd-10", yaml_lr)]
+    results: list[dict] = []
+
+    def trial(method: str, lr: float) -> None:
+        sets = [f"train.lr={lr:g}", "train.eval_every_s=0", "train.num_samples=16", *args.set]
+        if method != "pcd":
+            sets += ["model.persistent=false", f"model.cd_k={method.split('-')[1]}"]
+        ns = argparse.Namespace(**{**vars(args), "budget": budget, "set": sets,
+                                   "out": Path(tempfile.mkdtemp(prefix="dgm-rbm-select-")) / "run"})
+        train_argv, eval_argv, run_dir, summary, ev = cli_run.train_and_eval(
+            ns, "rbm", CONFIG, ["--metrics", "nll", "--split", "valid"], data_dir, threads)
+        nll = ev["nll"]
+        results.append({"method": method, "lr": lr, "seed": args.seed, "valid_nll_nats": round(nll["nll_nats"], 3),
+                        "log_z_stderr": round(nll.get("log_z_stderr", 0.0), 3), "eval_n": nll["n"],
+                        "steps": summary["steps"], "train_s": summary["train_s"],
+                        "command": f"{cli_run.command(train_argv)} && {cli_run.command(eval_argv)}"})
+        print(results[-1], file=sys.stderr, flush=True)
+
+    for method, lr in plan:
+        trial(method, lr)
+    for _ in range(args.extend):
+        pcd = [r for r in results if r["method"] == "pcd"]
+        best = min(pcd, key=lambda r: r["valid_nll_nats"])["lr"]
+        lrs = sorted(r["lr"] for r in pcd)
+        if best not in (lrs[0], lrs[-1]):
+            break
+        trial("pcd", best * 4 if best == lrs[-1] else best / 4)
+    best = min(results, key=lambda r: r["valid_nll_nats"])
+    own = ("pcd" if config["model"].get("persistent") else f"cd-{config['model'].get('cd_k', 1)}", yaml_lr)
+    record = {
+        "benchmark": "rbm_selection", "metric": "valid_nll_nats", "value": best["valid_nll_nats"], "model": "rbm",
+        "variant": f"rbm 500 hidden, method x lr on validation, {budget:g} s trials: best {best['method']} lr "
+                   f"{best['lr']:g}" + ("" if (best["method"], best["lr"]) == own else
+                                       f" (the YAML has {own[0]}, lr {own[1]:g})"),
+        "split": "valid", "config": CONFIG, "budget_s": budget,
+        "full_setting": budget >= 240 and args.eval_n >= 10000,
+        **common.selection_fields(results, ("method", "lr"), own, "valid_nll_nats", "yaml_seed_spread_nats"),
+        "threads": threads, "load_avg_start": load_start}
+    common.emit(record, "rbm_selection", save=not args.no_record)
+
+
+def test(args, data_dir: Path, threads: int, load_start) -> None:
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    per_seed = []
+    for seed in seeds:
+        ns = argparse.Namespace(**{**vars(args), "seed": seed, "out": None})
+        train_argv, eval_argv, run_dir, summary, ev = cli_run.train_and_eval(
+            ns, "rbm", CONFIG, ["--metrics", "nll"], data_dir, threads)
+        nll = ev["nll"]
+        model = load_run(run_dir)[0]
+        per_seed.append({
+            "seed": seed, "test_log_likelihood": round(-nll["nll_nats"], 3),
+            "interval": [round(-nll["nll_interval_nats"][1], 3), round(-nll["nll_interval_nats"][0], 3)]
+            if "nll_interval_nats" in nll else None,
+            "log_z": round(nll["log_z"], 3), "log_z_stderr": round(nll.get("log_z_stderr", 0.0), 4),
+            "test_stderr_nats": round(nll["stderr_nats"], 3), "ais_seconds": nll.get("ais_seconds"),
+            "gibbs_sweeps_per_s": round(gibbs_sweeps_per_s(model), 1), "steps": summary["steps"],
+            "train_s": summary["train_s"], "curve": summary.get("curve"), "run_dir": str(run_dir),
+            "command": f"{cli_run.command(train_argv)} && {cli_run.command(eval_argv)}"})
+        print({k: v for k, v in per_seed[-1].items() if k != "curve"}, file=sys.stderr, flush=True)
+    values = [r["test_log_likelihood"] for r in per_seed]
+    mean = statistics.mean(values)
+    record = {
+        "benchmark": "rbm_binarized_mnist", "metric": "test_log_likelihood_nats", "value": round(mean, 3),
+        "sd": round(statistics.stdev(values), 3) if len(values) > 1 else None, "model": "rbm",
+        "variant": f"rbm 500 hidden, {'PCD' if summary['model_config']['persistent'] else 'CD'}"
+                   f"-{summary['model_config']['cd_k']}, {summary['train_settings']['time_budget_s']:g} s",
+        "per_seed": per_seed, "n_test": nll["n"], "likelihood": f"{nll['kind']} ({nll['estimator']})",
+        "ais": {"runs": nll.get("ais_runs"), "steps": nll.get("ais_steps")},
+        "interval": "test log-likelihood at +-3 standard errors of log Z (AIS)", "paper": PAPER,
+        "target": f"better than {GOAL:g} nats", "meets_target": all(v > GOAL for v in values),
+        "gibbs_sweeps_per_s": round(statistics.mean(r["gibbs_sweeps_per_s"] for r in per_seed), 1),
+        "ais_seconds": round(statistics.mean(r["ais_seconds"] or 0.0 for r in per_seed), 2),
+        **cli_run.run_fields(args, train_argv, eval_argv, run_dir, summary, threads, load_start)}
+    record["seed"] = seeds
+    record["artifacts"] = [cli_run.keep_grid(run_dir, "rbm_binarized_mnist", not args.no_record)]
+    train = dgm.data.load("binarized-mnist", split="train", data_dir=data_dir, download=False)
+    cli_run.finish(record, run_dir, train, summary, "rbm_binarized_mnist", not args.no_record)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads, load_start, data_dir = common.begin(args.threads)
+    (select if args.figure == "select" else test)(args, data_dir, threads, load_start)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
