@@ -169,3 +169,28 @@ def test_durations_below_a_second_are_durations():
     for text in ("0", "0s", "0m"):
         with pytest.raises(ValueError, match="must be > 0"):
             parse_duration(text)
+
+
+def test_training_phases_restart_the_schedule_and_name_the_phase(make_model, make_trainer):
+    """A model trained in phases (a quarter, then three quarters of 8 steps): the linear schedule restarts in
+    each, and the manual path's ctx.phase names the current one; shares that do not sum to 1 are refused."""
+    model = make_model("rbm", hidden=4, chains=4)
+    model.training_phases = lambda: [("first", 0.25), ("second", 0.75)]
+    phases = []
+    real_step = model.training_step
+
+    def step(batch, ctx):
+        phases.append(ctx.phase)
+        return real_step(batch, ctx)
+
+    model.training_step = step
+    log = LrLog()
+    tr = make_trainer(model, name="rbm", callbacks=[log], steps=8, lr=0.1, optimizer="sgd", lr_schedule="linear")
+    tr.fit()
+    assert phases == ["first"] * 2 + ["second"] * 6
+    # progress within the phase: steps 0, 1 of 2; then steps 2..7 at (p - 0.25) / 0.75 with p = step / 8
+    want = [1 - s / 2 for s in range(2)] + [1 - (s / 8 - 0.25) / 0.75 for s in range(2, 8)]
+    assert [lrs["main"] for lrs in log.lrs] == pytest.approx([0.1 * f for f in want])
+    model.training_phases = lambda: [("first", 0.5), ("second", 0.6)]
+    with pytest.raises(ConfigError, match="sum to 1"):
+        make_trainer(model, name="rbm", steps=8)

@@ -114,6 +114,13 @@ class GenerativeModel(nn.Module):
         """Name -> parameters (and setting overrides) of each optimiser; one group by default."""
         return {"main": OptimizerGroup([p for p in self.parameters() if p.requires_grad])}
 
+    def training_phases(self) -> list[tuple[str, float]]:
+        """Consecutive phases of training as (name, share of the budget) with shares summing to 1 (e.g. a deep
+        belief network's layers, trained one after the other): each phase gets its share of the steps or of the
+        time budget, the lr schedule restarts in each, and the manual path's ``ctx.phase`` names the current
+        one. None by default: one schedule over the whole run."""
+        return []
+
     def update_schedule(self, step: int) -> list[str]:
         """Groups that step at this global step, in order (e.g. n_critic D steps per G step)."""
         return ["main"]
@@ -192,6 +199,8 @@ LIKELIHOOD_KINDS = {
 
 class TrainingContext(Protocol):
     """What the trainer lends a model that optimises by hand (``dgm.train.trainer.ManualContext``)."""
+
+    phase: str | None  # the model's current training phase (``training_phases``), None without phases
 
     def backward(self, loss: torch.Tensor, group: str = "main") -> None: ...
     def step(self, group: str = "main") -> bool: ...

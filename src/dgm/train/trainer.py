@@ -74,6 +74,7 @@ class Trainer:
         self.started_fresh = True
         self._loss = torch.compile(model.loss) if self.config.compile else model.loss
         self.callbacks = list(callbacks) if callbacks is not None else default_callbacks(self, progress)
+        self._check_phases()
         # the data order and augmentation draw from the trainer's own generator; the global RNGs (the models'
         # noise) are the caller's: seed_everything before building the model, as `dgm train` does. Building a
         # trainer never reseeds them (it would silently reset a notebook's or another trainer's stream).
@@ -112,9 +113,32 @@ class Trainer:
             return min(self.clock.seconds() / self.config.time_budget_s, 1.0)
         return min(self.step / self.total_steps, 1.0)
 
+    def phase(self) -> tuple[str | None, float]:
+        """The model's current training phase (``training_phases``; None without phases) and the progress in it,
+        in [0, 1]: phase k covers overall progress [s_1 + ... + s_{k-1}, s_1 + ... + s_k) of its shares s."""
+        p = self.progress()
+        phases = self.model.training_phases()
+        start = 0.0
+        for i, (name, share) in enumerate(phases):
+            if p < start + share or i == len(phases) - 1:
+                return name, min(max((p - start) / share, 0.0), 1.0)
+            start += share
+        return None, p
+
+    def _check_phases(self) -> None:
+        phases = self.model.training_phases()
+        if not phases:
+            return
+        from ..errors import ConfigError
+
+        shares = [share for _, share in phases]
+        if any(not share > 0 for share in shares) or abs(sum(shares) - 1.0) > 1e-6:
+            raise ConfigError(f"{self.model_name}: training phase shares {shares} must be positive and sum to 1")
+
     def apply_lr(self) -> None:
-        """Set every group's lr from the schedule at the current step and progress."""
-        f = lr_factor(self.config, self.progress(), self.step)
+        """Set every group's lr from the schedule at the current step and progress (in the current phase: the
+        schedule restarts in each of the model's training phases)."""
+        f = lr_factor(self.config, self.phase()[1], self.step)
         for name, opt in self.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lrs[name]):
                 group["lr"] = base * f
@@ -321,6 +345,7 @@ class ManualContext:
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
+        self.phase = trainer.phase()[0]  # the model's training phase at this step (None without phases)
         self._skip_groups: set[str] = set()
         self.stepped = False  # whether any group's step was taken (the EMA follows only then)
 

@@ -151,7 +151,7 @@ def test_base_rates_are_the_mean_of_every_image_seen():
     for x in batches:
         model.training_step(Batch(x, None, 1), RecordingContext(model))
     torch.testing.assert_close(model.data_mean, torch.cat(batches).flatten(1).double().mean(0))
-    assert float(model.data_count) == 27
+    assert float(model.layer.data_count) == 27
 
 
 def test_gibbs_trajectory_and_samples():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -69,10 +70,46 @@ class AISEstimate:
         return len(self.log_weights)
 
 
+def partition_fields(nll: float, log_z: float, stderr: float, est: AISEstimate | None) -> dict:
+    """What an evaluation record adds to a mean NLL (nats) that depends on log Z: log Z and, for AIS, its
+    standard error, the NLL's interval at +-3 standard errors of log Z (the spread over the test images is the
+    record's stderr_nats, apart), the runs, the inverse temperatures and the seconds the estimate took."""
+    if est is None:
+        return {"log_z": log_z}
+    return {"log_z": log_z, "log_z_stderr": stderr, "nll_interval_nats": [nll - 3 * stderr, nll + 3 * stderr],
+            "ais_runs": est.runs, "ais_steps": est.steps, "ais_seconds": round(est.seconds, 2)}
+
+
 def base_rate_biases(mean_v: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """Visible biases (D,) of the base-rate model from the data's pixel means (D,) in [0, 1], kept off 0 and 1."""
     p = mean_v.double().clamp(eps, 1 - eps)
     return torch.log(p) - torch.log1p(-p)
+
+
+@torch.no_grad()
+def anneal(step: Callable[[torch.Tensor, float, float], tuple[torch.Tensor, torch.Tensor]], start: torch.Tensor,
+           log_z_base: float, betas: torch.Tensor) -> AISEstimate:
+    """Annealed importance sampling (Neal 2001) from ``start`` (runs, ...) drawn exactly from the base model
+    (log partition ``log_z_base``) along ``betas`` (K + 1,) from 0 to 1: ``step(x, beta_prev, beta)`` returns
+    each run's log f_beta(x) - log f_beta_prev(x) (float64) and x moved by a transition leaving p_beta invariant.
+    log Z = log Z_base + log mean exp(log weights), with its standard error by the delta method."""
+    if float(betas[0]) != 0.0 or float(betas[-1]) != 1.0:
+        raise ValueError("AIS inverse temperatures must run from 0 to 1")
+    began = time.perf_counter()
+    x, log_w = start, torch.zeros(len(start), dtype=torch.float64, device=start.device)
+    for k in range(1, len(betas)):
+        increment, x = step(x, float(betas[k - 1]), float(betas[k]))
+        log_w += increment
+    runs = len(log_w)
+    log_mean = torch.logsumexp(log_w, 0) - math.log(runs)
+    ratio = torch.exp(log_w - log_w.max())  # the weights up to a common factor: their relative spread
+    stderr = float(ratio.std() / (math.sqrt(runs) * ratio.mean())) if runs > 1 else float("nan")
+    return AISEstimate(log_z_base + float(log_mean), stderr, log_w.cpu(), len(betas) - 1, time.perf_counter() - began)
+
+
+def uniforms(generator: torch.Generator | None, device, dtype) -> Callable[[tuple[int, ...]], torch.Tensor]:
+    """U[0, 1) draws of a shape on the CPU from ``generator``, moved to device and dtype."""
+    return lambda shape: torch.rand(shape, generator=generator).to(device, dtype)
 
 
 @torch.no_grad()
@@ -81,30 +118,21 @@ def ais_log_partition(w: torch.Tensor, b: torch.Tensor, c: torch.Tensor, base_b:
     """AIS estimate of log Z of the RBM (W (D, H), b (D,), c (H,)) from the base-rate model with visible biases
     base_b (D,), along ``betas`` (K + 1,) from 0 to 1, with ``runs`` independent runs. Matrix products run in
     the weights' dtype, the log weights accumulate in float64; noise is drawn on the CPU from ``generator``."""
-    if float(betas[0]) != 0.0 or float(betas[-1]) != 1.0:
-        raise ValueError("AIS inverse temperatures must run from 0 to 1")
-    start = time.perf_counter()
     dev, dt = w.device, w.dtype
     base_b = base_b.to(dev, dt)
-
-    def rand(shape):
-        return torch.rand(shape, generator=generator).to(dev, dt)
+    rand = uniforms(generator, dev, dt)
 
     def log_f(v, vw, beta):  # log f_beta(v) (runs,), given v'W (runs, H)
         return ((1 - beta) * (v @ base_b) + beta * (v @ b) + F.softplus(beta * (vw + c)).sum(1)).double()
 
-    v = (rand((runs, len(b))) < torch.sigmoid(base_b)).to(dt)
-    log_w = torch.zeros(runs, dtype=torch.float64, device=dev)
-    for k in range(1, len(betas)):
-        beta_prev, beta = float(betas[k - 1]), float(betas[k])
+    def step(v, beta_prev, beta):
         vw = v @ w
-        log_w += log_f(v, vw, beta) - log_f(v, vw, beta_prev)
+        increment = log_f(v, vw, beta) - log_f(v, vw, beta_prev)
         # one Gibbs sweep leaving p_beta invariant: h ~ p_beta(h | v), then v ~ p_beta(v | h)
         h = (rand(vw.shape) < torch.sigmoid(beta * (vw + c))).to(dt)
         v = (rand(v.shape) < torch.sigmoid((1 - beta) * base_b + beta * (h @ w.T + b))).to(dt)
+        return increment, v
+
+    v = (rand((runs, len(b))) < torch.sigmoid(base_b)).to(dt)
     log_z_base = float(F.softplus(base_b.double()).sum()) + len(c) * math.log(2)
-    log_mean = torch.logsumexp(log_w, 0) - math.log(runs)
-    ratio = torch.exp(log_w - log_w.max())  # the weights up to a common factor: their relative spread
-    stderr = float(ratio.std() / (math.sqrt(runs) * ratio.mean())) if runs > 1 else float("nan")
-    return AISEstimate(log_z_base + float(log_mean), stderr, log_w.cpu(), len(betas) - 1,
-                       time.perf_counter() - start)
+    return anneal(step, v, log_z_base, betas)
