@@ -16,6 +16,10 @@ def format_record(record: dict) -> str:
             stderr = f" +- {m['stderr_nats']:.3f}" if "stderr_nats" in m else ""
             lines.append(f"{name + ' nll':<20}{m['nll_nats']:>12.3f}  nats{stderr}; {m['bits_per_dim']:.4f} bits/dim "
                          f"({m.get('kind', 'exact')}: {m['estimator']}, n={m['n']}, input {m['input_transform']})")
+            if "nll_interval_nats" in m:  # an AIS estimate of log Z: the NLL at +-3 of its standard errors
+                lo, hi = m["nll_interval_nats"]
+                lines.append(f"{'':<32}  interval [{lo:.3f}, {hi:.3f}] nats (log Z = {m['log_z']:.3f} +- "
+                             f"{m['log_z_stderr']:.3f}, 3 standard errors; AIS took {m['ais_seconds']} s)")
             if m.get("likelihood_note"):
                 lines.append(f"{'':<32}  {m['likelihood_note']}")
         elif name == "active_units":

@@ -94,16 +94,26 @@ def test_ais_matches_exact_enumeration():
     assert model.log_prob_kind == "bound"  # of 8-bit data: the dequantisation bound, log Z exact
 
 
-def test_first_batch_sets_biases_variances_and_chains():
+def test_first_batch_sets_the_standardisation_and_the_chains():
+    """The first batch's means and standard deviations (floored at min_std) standardise the data; the chains
+    start at its standardised images; the variances of z start at 1 and stay above (min_std / scale)^2."""
     model = create("grbm", DatasetInfo("real", "train", (1, 2, 2)), hidden=3, persistent=True, chains=3)
     x = torch.rand(6, 1, 2, 2) * torch.tensor([0.1, 0.2, 0.3, 0.0]).reshape(1, 1, 2, 2)
+    torch.manual_seed(0)
     model.training_step(Batch(x, None, 0), RecordingContext(model))
     flat = x.flatten(1)
     layer = model.layer
-    torch.testing.assert_close(layer.b.detach(), flat.mean(0))
-    torch.testing.assert_close(layer.var.detach(), flat.var(0).clamp(min=(1 / 256) ** 2))
-    assert float(layer.var[3].detach()) == pytest.approx((1 / 256) ** 2)  # a constant pixel stops at the floor
-    assert bool(layer.initialized)
+    torch.testing.assert_close(layer.shift, flat.mean(0))
+    torch.testing.assert_close(layer.scale, flat.std(0).clamp(min=1 / 256))
+    assert float(layer.scale[3]) == pytest.approx(1 / 256)  # a constant pixel stops at the floor
+    assert bool(layer.initialized) and float(layer.log_scale()) == pytest.approx(float(torch.log(layer.scale).sum()))
+    torch.testing.assert_close(layer.destandardize(layer.standardize(flat)), flat)
+    # log p(x) = log p(z) - sum log scale: the density of x integrates to 1 when that of z does
+    x2 = torch.rand(5, 1, 2, 2)
+    with torch.no_grad():
+        got = model.log_prob(x2) + 4 * math.log(256.0)
+        want = -layer.free_energy(layer.standardize(x2.flatten(1))) - layer.exact_log_partition() - layer.log_scale()
+    torch.testing.assert_close(got, want)
 
 
 def test_learned_variances_get_gradients_and_fixed_ones_stay():

@@ -236,3 +236,7 @@ def test_ais_evaluation_names_its_estimator_and_interval():
     lo, hi = rec["nll_interval_nats"]
     assert lo == pytest.approx(rec["nll_nats"] - 3 * rec["log_z_stderr"]) and hi > rec["nll_nats"] > lo
     assert "AIS estimate" in rec["likelihood_note"] and "E[log Z_AIS] <= log Z" in rec["likelihood_note"]
+    from dgm.cli.eval_report import format_record
+
+    text = format_record({"model": "rbm", "dataset": "bits", "split": "test", "metrics": {"nll": rec}, "eval_s": 1})
+    assert f"interval [{lo:.3f}, {hi:.3f}] nats" in text

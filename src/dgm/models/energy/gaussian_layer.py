@@ -1,13 +1,17 @@
-"""The Gaussian-Bernoulli RBM layer for real-valued visibles (Cho, Ilin and Raiko 2011's parameterisation):
+"""The Gaussian-Bernoulli RBM layer for real-valued visibles (Cho, Ilin and Raiko 2011's parameterisation),
+on standardised data z = (x - shift) / scale (Hinton's practical guide: per-pixel means and standard deviations
+of the first training batch, the scale floored at ``min_std``, so every z is of order one and so are the
+gradients: on raw [0, 1] pixels a constant border pixel's tiny variance made W's gradient blow up):
 
-E(v, h) = sum_i (v_i - b_i)^2 / (2 s_i^2) - c.h - sum_ij (v_i / s_i^2) W_ij h_j,
+E(z, h) = sum_i (z_i - b_i)^2 / (2 s_i^2) - c.h - sum_ij (z_i / s_i^2) W_ij h_j,
 
-so p(v | h) = N(b + W h, diag(s^2)) and p(h_j = 1 | v) = sigmoid(c_j + sum_i W_ij v_i / s_i^2); free energy
-F(v) = sum_i (v_i - b_i)^2 / (2 s_i^2) - sum_j softplus(c_j + (v / s^2)' W_j). The variances are learned (as
-log s^2, floored at ``min_std``^2) or fixed; the visible biases, the variances and the persistent chains start
-from the first training batch (its means, variances and images), Hinton's practical guide's start.
+so p(z | h) = N(b + W h, diag(s^2)) and p(h_j = 1 | z) = sigmoid(c_j + sum_i W_ij z_i / s_i^2); free energy
+F(z) = sum_i (z_i - b_i)^2 / (2 s_i^2) - sum_j softplus(c_j + (z / s^2)' W_j). The variances s^2 start at 1 and
+are learned (as log s^2) or fixed, floored so that s_i scale_i >= ``min_std`` (no finer than one quantisation
+step of the data); the persistent chains start from the first batch's images. Every method here works on z;
+``standardize`` / ``destandardize`` convert, and log p(x) = log p(z) - sum_i log scale_i.
 
-log Z: summing v out in closed form for each hidden state, log Z = sum_i log(2 pi s_i^2) / 2 + log sum_h
+log Z: summing z out in closed form for each hidden state, log Z = sum_i log(2 pi s_i^2) / 2 + log sum_h
 exp(c.h + sum_i ((b_i + (W h)_i)^2 - b_i^2) / (2 s_i^2)): exact by enumerating up to 20 hiddens; else AIS that
 scales W by beta from the model with W = 0 (independent Gaussian visibles and Bernoulli hiddens).
 """
@@ -38,6 +42,8 @@ class GaussianRBMLayer(RBMLayer):
         else:
             self.register_buffer("log_var", log_var)
         self.learn_variance = learn_variance
+        self.register_buffer("shift", torch.zeros(visible))
+        self.register_buffer("scale", torch.ones(visible))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
     def initial_chains(self, n: int, visible: int) -> torch.Tensor:
@@ -45,8 +51,20 @@ class GaussianRBMLayer(RBMLayer):
 
     @property
     def var(self) -> torch.Tensor:
-        """s^2 (D,), at least min_std^2."""
-        return torch.exp(self.log_var).clamp(min=self.min_std ** 2)
+        """s^2 (D,) of the standardised visibles, at least (min_std / scale)^2."""
+        return torch.maximum(torch.exp(self.log_var), (self.min_std / self.scale) ** 2)
+
+    def standardize(self, x: torch.Tensor) -> torch.Tensor:
+        """z = (x - shift) / scale (B, D)."""
+        return (x - self.shift) / self.scale
+
+    def destandardize(self, z: torch.Tensor) -> torch.Tensor:
+        """x = shift + scale z (B, D)."""
+        return self.shift + self.scale * z
+
+    def log_scale(self) -> torch.Tensor:
+        """sum_i log scale_i: log p(x) = log p(z) - this."""
+        return torch.log(self.scale).sum()
 
     # --- energies and conditionals -----------------------------------------------------------
     def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
@@ -67,26 +85,28 @@ class GaussianRBMLayer(RBMLayer):
 
     # --- learning ----------------------------------------------------------------------------
     @torch.no_grad()
-    def start_from(self, v: torch.Tensor) -> None:
-        """Visible biases and variances from the batch v (B, D) (its means and variances), the persistent chains
-        from its images; once."""
-        self.b.copy_(v.mean(0))
-        self.log_var.copy_(torch.log(v.var(0).clamp(min=self.min_std ** 2)))
+    def start_from(self, x: torch.Tensor) -> None:
+        """The standardisation from the batch x (B, D) (its means; its standard deviations, at least
+        ``min_std``) and the persistent chains from its images; once."""
+        self.shift.copy_(x.mean(0))
+        self.scale.copy_(x.std(0).clamp(min=self.min_std))
         if len(self.chains):
-            self.chains.copy_(v[torch.arange(len(self.chains), device=v.device) % len(v)])
+            self.chains.copy_(self.standardize(x[torch.arange(len(self.chains), device=x.device) % len(x)]))
         self.initialized.fill_(True)
 
-    def cd_loss(self, v: torch.Tensor, settings: CDSettings) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One CD step's loss mean F(v) - mean F(v~) on data v (B, D), regularisers included, for the caller's
-        backward (autograd: the variances' gradient has no one-product form), and the reconstruction error."""
+    def cd_loss(self, x: torch.Tensor, settings: CDSettings) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One CD step's loss mean F(z) - mean F(z~) on data x (B, D) (standardised here), regularisers
+        included, for the caller's backward (autograd: the variances' gradient has no one-product form), and
+        the reconstruction error in data units."""
         if not bool(self.initialized):
-            self.start_from(v)
-        self.observe(v)
-        negative = self.negatives(v, settings)
-        loss = self.free_energy(v).mean() - self.free_energy(negative).mean()
+            self.start_from(x)
+        z = self.standardize(x)
+        self.observe(z)
+        negative = self.negatives(z, settings)
+        loss = self.free_energy(z).mean() - self.free_energy(negative).mean()
         with torch.no_grad():
-            recon = (self.visible_mean(self.hidden_probs(v)) - v).pow(2).sum(1).mean()
-        return loss + self.regulariser(v, settings), {"reconstruction_error": recon}
+            recon = (self.destandardize(self.visible_mean(self.hidden_probs(z))) - x).pow(2).sum(1).mean()
+        return loss + self.regulariser(z, settings), {"reconstruction_error": recon}
 
     # --- the partition function --------------------------------------------------------------
     @property

@@ -60,8 +60,8 @@ class RBMConfig:
 class GaussianRBMConfig(RBMConfig):
     """A Gaussian-Bernoulli RBM: the binary RBM's settings and the visibles' variances."""
 
-    learn_variance: bool = True  # learn log s^2 per pixel; else keep the first batch's variances
-    min_std: float = 1 / 256  # floor of each s (one quantisation step: a constant pixel cannot collapse)
+    learn_variance: bool = True  # learn log s^2 per pixel (of the standardised data); else keep s = 1
+    min_std: float = 1 / 256  # floor of each pixel's standard deviation in data units (one quantisation step)
 
     def __post_init__(self):
         super().__post_init__()
@@ -159,6 +159,10 @@ class RBM(GenerativeModel):
                 f"shifts by the error of log Z, and AIS errs towards too high a log p(x): E[log Z_AIS] <= log Z")
 
     # --- sampling ----------------------------------------------------------------------------
+    def to_images(self, v: torch.Tensor) -> torch.Tensor:
+        """Visible states or means (n, D) as images (n, C, H, W) in [0, 1]."""
+        return v.clamp(0, 1).reshape(len(v), *self.shape)
+
     def initial_visibles(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         """Where sampling chains start (n, D): uniform random bits."""
         return (torch.rand(n, self.layer.visible, generator=generator) < 0.5).float().to(self.device)
@@ -177,7 +181,7 @@ class RBM(GenerativeModel):
         for mark in marks:
             v, probs = self.gibbs(v, mark - done, generator)
             done = mark
-            shots.append((probs if mean else v).clamp(0, 1).reshape(n, *self.shape))
+            shots.append(self.to_images(probs if mean else v))
         return torch.stack(shots), marks
 
     def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
@@ -208,10 +212,18 @@ class GaussianRBM(RBM):
     def log_prob_kind(self) -> str:  # type: ignore[override]
         return "bound" if self.exact else "estimate"  # of the 8-bit data: one dequantisation draw per image
 
+    def free_energy(self, v: torch.Tensor) -> torch.Tensor:
+        """F(z) (B,) of flat data v (B, D), standardised first (the layer works on z)."""
+        return self.layer.free_energy(self.layer.standardize(v))
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log P(k) of the 8-bit images (B,) in nats, from the density of x = (k + u) / 256 (B, C, H, W): a
-        one-draw lower bound (Jensen) with an exact or AIS log Z."""
-        return -self.free_energy(x.flatten(1)) - self.log_partition()[0] - x[0].numel() * math.log(256.0)
+        one-draw lower bound (Jensen) with an exact or AIS log Z; log p(x) = -F(z) - log Z - sum log scale."""
+        return (-self.free_energy(x.flatten(1)) - self.log_partition()[0] - self.layer.log_scale()
+                - x[0].numel() * math.log(256.0))
+
+    def to_images(self, v: torch.Tensor) -> torch.Tensor:
+        return super().to_images(self.layer.destandardize(v))
 
     @property
     def likelihood_note(self) -> str:
@@ -223,7 +235,7 @@ class GaussianRBM(RBM):
                 f"{est.steps} inverse temperatures from W = 0)")
 
     def initial_visibles(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        """Chains start from the visibles' own Gaussians N(b, s^2) (the model with W = 0)."""
+        """Chains start from the visibles' own Gaussians N(b, s^2) (the model with W = 0), standardised."""
         layer = self.layer
         noise = torch.randn(n, layer.visible, generator=generator).to(self.device)
         return layer.b.detach() + noise * layer.var.detach().sqrt()
