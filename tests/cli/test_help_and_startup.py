@@ -91,7 +91,10 @@ def test_sigint_during_start_up(delay, tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and "error: interrupted" in err
+    # before training: "interrupted"; once it trains (a fast machine gets there within 2 s): stopped, checkpointed
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert lines[0] == "error: interrupted" or lines[0].startswith("error: stopped by signal 2 at step "), err
 
 
 def test_a_second_ctrl_c_during_the_imports_interrupts_at_once():

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ...config import positive
 from ...data.dataset import DatasetInfo
@@ -35,7 +34,7 @@ from ..registry import register_model
 from .partition import MAX_ENUMERATED, ais_log_partition, base_rate_biases, exact_log_partition, paper_schedule, \
     partition_fields
 from .rbm import RBMConfig
-from .rbm_layer import RBMLayer, bernoulli
+from .rbm_layer import RBMLayer, bernoulli, frame_marks, image_shape
 
 
 @dataclass(frozen=True)
@@ -75,9 +74,7 @@ class DBM(GenerativeModel):
 
     def __init__(self, config: DBMConfig, info: DatasetInfo):
         super().__init__(config, info)
-        if info.kind == "points" or len(info.shape) != 3:
-            raise ConfigError(f"dbm models binary images (C, H, W); {info.name} has shape {tuple(info.shape)}")
-        self.shape = tuple(info.shape)
+        self.shape = image_shape("dbm", info)
         d, (h1, h2) = math.prod(self.shape), config.hidden
         pre_chains = config.chains if config.persistent else 0
         self.bottom = RBMLayer(d, h1, pre_chains, config.init_std, up_scale=2.0)
@@ -252,9 +249,7 @@ class DBM(GenerativeModel):
                    ) -> tuple[torch.Tensor, list[int]]:
         """``frames`` snapshots (frames, n, C, H, W) of n Gibbs chains over (v, h1, h2) from random bits, at
         sweeps spread evenly over ``gibbs_steps``: p(v | h1) (``mean``) or the binary v."""
-        if gibbs_steps < 1:
-            raise ConfigError(f"gibbs_steps must be >= 1, got {gibbs_steps}")
-        marks = sorted({round(gibbs_steps * (i + 1) / frames) for i in range(frames)} - {0})
+        marks = frame_marks(gibbs_steps, frames)
         state = bernoulli(torch.full((n, sum(self.sizes)), 0.5, device=self.device), generator)
         shots, done = [], 0
         for mark in marks:

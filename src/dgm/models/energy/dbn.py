@@ -28,7 +28,7 @@ from ..base import Batch, GenerativeModel
 from ..registry import register_model
 from .partition import partition_fields
 from .rbm import RBMConfig
-from .rbm_layer import RBMLayer, bernoulli
+from .rbm_layer import RBMLayer, bernoulli, frame_marks, image_shape
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,7 @@ class DBN(GenerativeModel):
 
     def __init__(self, config: DBNConfig, info: DatasetInfo):
         super().__init__(config, info)
-        if info.kind == "points" or len(info.shape) != 3:
-            raise ConfigError(f"dbn models binary images (C, H, W); {info.name} has shape {tuple(info.shape)}")
-        self.shape = tuple(info.shape)
+        self.shape = image_shape("dbn", info)
         sizes = [math.prod(self.shape), *config.hidden]
         chains = config.chains if config.persistent else 0
         self.layers = nn.ModuleList(RBMLayer(sizes[i], sizes[i + 1], chains, config.init_std)
@@ -157,9 +155,7 @@ class DBN(GenerativeModel):
                    ) -> tuple[torch.Tensor, list[int]]:
         """``frames`` snapshots (frames, n, C, H, W) of n chains of the top RBM, each passed down, at sweeps
         spread evenly over ``gibbs_steps``, from the base rates of its training input."""
-        if gibbs_steps < 1:
-            raise ConfigError(f"gibbs_steps must be >= 1, got {gibbs_steps}")
-        marks = sorted({round(gibbs_steps * (i + 1) / frames) for i in range(frames)} - {0})
+        marks = frame_marks(gibbs_steps, frames)
         rates = self.top.data_mean.float().to(self.device).expand(n, -1)
         h = bernoulli(rates, generator)
         shots, done = [], 0

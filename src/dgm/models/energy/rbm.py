@@ -22,7 +22,7 @@ from ..base import Batch, GenerativeModel
 from ..registry import register_model
 from .gaussian_layer import GaussianRBMLayer
 from .partition import partition_fields
-from .rbm_layer import CDSettings, RBMLayer
+from .rbm_layer import CDSettings, RBMLayer, frame_marks, image_shape
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,7 @@ class RBM(GenerativeModel):
 
     def __init__(self, config: RBMConfig, info: DatasetInfo):
         super().__init__(config, info)
-        if info.kind == "points" or len(info.shape) != 3:
-            raise ConfigError(f"{type(self).__name__.lower()} models images (C, H, W); {info.name} has shape "
-                              f"{tuple(info.shape)}")
-        self.shape = tuple(info.shape)
+        self.shape = image_shape(type(self).__name__.lower(), info)
         self.layer = self.make_layer(math.prod(self.shape), config)
 
     def make_layer(self, visible: int, config: RBMConfig) -> RBMLayer:
@@ -173,9 +170,7 @@ class RBM(GenerativeModel):
                    ) -> tuple[torch.Tensor, list[int]]:
         """``frames`` snapshots (frames, n, C, H, W) of n Gibbs chains from noise, at sweeps spread evenly over
         ``gibbs_steps`` (the last one the samples), and those sweep counts."""
-        if gibbs_steps < 1:
-            raise ConfigError(f"gibbs_steps must be >= 1, got {gibbs_steps}")
-        marks = sorted({round(gibbs_steps * (i + 1) / frames) for i in range(frames)} - {0})
+        marks = frame_marks(gibbs_steps, frames)
         v = self.initial_visibles(n, generator)
         shots, done = [], 0
         for mark in marks:

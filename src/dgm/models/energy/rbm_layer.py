@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...errors import ConfigError
+
 from .partition import MAX_ENUMERATED, AISEstimate, ais_log_partition, base_rate_biases, exact_log_partition, \
     paper_schedule
 
@@ -194,6 +196,20 @@ class RBMLayer(nn.Module):
             out = (est.log_z, est.stderr, est)
         self._log_z_cache = (key, out)
         return out
+
+
+def image_shape(name: str, info) -> tuple[int, ...]:
+    """The (C, H, W) images an energy model flattens to its visibles; a clear error for points data."""
+    if info.kind == "points" or len(info.shape) != 3:
+        raise ConfigError(f"{name} models images (C, H, W); {info.name} has shape {tuple(info.shape)}")
+    return tuple(info.shape)
+
+
+def frame_marks(gibbs_steps: int, frames: int) -> list[int]:
+    """The sweep counts of a trajectory's ``frames`` snapshots, spread evenly over ``gibbs_steps`` (>= 1)."""
+    if gibbs_steps < 1:
+        raise ConfigError(f"gibbs_steps must be >= 1, got {gibbs_steps}")
+    return sorted({round(gibbs_steps * (i + 1) / frames) for i in range(frames)} - {0})
 
 
 def bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
