@@ -31,10 +31,11 @@ from ...data.dataset import DatasetInfo
 from ...errors import ConfigError
 from ..base import Batch, GenerativeModel
 from ..registry import register_model
-from .partition import MAX_ENUMERATED, ais_log_partition, base_rate_biases, exact_log_partition, paper_schedule, \
+from .partition import MAX_ENUMERATED, PartitionCache, ais_log_partition, base_rate_biases, exact_log_partition, paper_schedule, \
     partition_fields
 from .rbm import RBMConfig
-from .rbm_layer import RBMLayer, bernoulli, frame_marks, image_shape
+from .rbm_layer import RBMLayer, bernoulli, image_shape
+from .sampling import GibbsSampled
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class DBMConfig(RBMConfig):
                               f"got {list(self.phase_shares)}")
 
 
-class DBM(GenerativeModel):
+class DBM(GibbsSampled, GenerativeModel):
     """Two-hidden-layer DBM over binary images flattened to D visibles: ``bottom`` (D, H1) and ``top`` (H1, H2)
     RBM layers hold W1, b, c1 and W2, c2 (the top layer's visible biases serve only its pretraining);
     ``chains`` (m, D + H1 + H2) are the joint phase's persistent (v, h1, h2)."""
@@ -83,7 +84,7 @@ class DBM(GenerativeModel):
         # running means of v and of mu2 over the joint phase: the base rates of AIS's start
         self.register_buffer("base_mean", torch.full((d + h2,), 0.5, dtype=torch.float64))
         self.register_buffer("base_count", torch.zeros((), dtype=torch.float64))
-        self._log_z_cache: tuple | None = None
+        self._log_z = PartitionCache()
 
     @property
     def sizes(self) -> tuple[int, int, int]:
@@ -203,20 +204,17 @@ class DBM(GenerativeModel):
     @torch.no_grad()
     def log_partition(self, generator: torch.Generator | None = None):
         """(log Z, its standard error, the AIS estimate or None), cached until the parameters change."""
-        params = (self.bottom.w, self.bottom.b, self.bottom.c, self.top.w, self.top.c)
-        key = tuple((p.data_ptr(), p._version) for p in params)
-        if self._log_z_cache is not None and self._log_z_cache[0] == key:
-            return self._log_z_cache[1]
-        w, b, c = self.as_rbm()
-        if self.exact:
-            out = (exact_log_partition(w, b, c), 0.0, None)
-        else:
+        def compute():
+            w, b, c = self.as_rbm()
+            if self.exact:
+                return exact_log_partition(w, b, c), 0.0, None
             cfg = self.config
             est = ais_log_partition(w, b, c, base_rate_biases(self.base_mean), paper_schedule(cfg.ais_steps),
                                     cfg.ais_runs, generator or torch.Generator().manual_seed(0))
-            out = (est.log_z, est.stderr, est)
-        self._log_z_cache = (key, out)
-        return out
+            return est.log_z, est.stderr, est
+
+        params = (self.bottom.w, self.bottom.b, self.bottom.c, self.top.w, self.top.c)
+        return self._log_z.get(params, (self.config.ais_steps, self.config.ais_runs), compute)
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -243,29 +241,15 @@ class DBM(GenerativeModel):
                 f"{est.runs} runs, {est.steps} inverse temperatures from base rates of v and mu2)")
 
     # --- sampling ----------------------------------------------------------------------------
-    @torch.no_grad()
-    def trajectory(self, n: int, frames: int = 8, *, labels: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None, gibbs_steps: int = 1000, mean: bool = True
-                   ) -> tuple[torch.Tensor, list[int]]:
-        """``frames`` snapshots (frames, n, C, H, W) of n Gibbs chains over (v, h1, h2) from random bits, at
-        sweeps spread evenly over ``gibbs_steps``: p(v | h1) (``mean``) or the binary v."""
-        marks = frame_marks(gibbs_steps, frames)
-        state = bernoulli(torch.full((n, sum(self.sizes)), 0.5, device=self.device), generator)
-        shots, done = [], 0
-        for mark in marks:
-            state, probs = self.gibbs(state, mark - done, generator)
-            done = mark
-            shots.append((probs if mean else state[:, :self.sizes[0]]).reshape(n, *self.shape))
-        return torch.stack(shots), marks
+    def chain_start(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        """Chains over (v, h1, h2) start (n, D + H1 + H2) from random bits."""
+        return bernoulli(torch.full((n, sum(self.sizes)), 0.5, device=self.device), generator)
 
-    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               gibbs_steps: int = 1000, mean: bool = True) -> torch.Tensor:
-        """n images (n, C, H, W) in [0, 1] after ``gibbs_steps`` sweeps of the DBM's Gibbs chain; labels are
-        ignored."""
-        return self.trajectory(n, 1, generator=generator, gibbs_steps=gibbs_steps, mean=mean)[0][-1]
+    def chain_sweeps(self, state, sweeps, generator):
+        return self.gibbs(state, sweeps, generator)
 
-    def sample_semantics(self, options):
-        return "visible probabilities" if options.get("mean", True) else "draws"
+    def chain_images(self, state, visible_mean, use_mean, generator):
+        return (visible_mean if use_mean else state[:, :self.sizes[0]]).reshape(len(state), *self.shape)
 
 
 register_model("dbm", DBM, "two-layer deep Boltzmann machine: paper pretraining, mean field, PCD, AIS log Z")

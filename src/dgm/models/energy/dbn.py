@@ -28,7 +28,8 @@ from ..base import Batch, GenerativeModel
 from ..registry import register_model
 from .partition import partition_fields
 from .rbm import RBMConfig
-from .rbm_layer import RBMLayer, bernoulli, frame_marks, image_shape
+from .rbm_layer import RBMLayer, bernoulli, image_shape
+from .sampling import GibbsSampled
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class DBNConfig(RBMConfig):
                 raise ConfigError(f"layer_shares {list(self.layer_shares)} must be positive and sum to 1")
 
 
-class DBN(GenerativeModel):
+class DBN(GibbsSampled, GenerativeModel):
     """A stack of binary RBM layers (``layers``, bottom first) over images (C, H, W) flattened to D visibles."""
 
     Config = DBNConfig
@@ -149,31 +150,18 @@ class DBN(GenerativeModel):
             h = bernoulli(probs, generator)
         return (probs if mean else h).reshape(len(h), *self.shape)
 
-    @torch.no_grad()
-    def trajectory(self, n: int, frames: int = 8, *, labels: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None, gibbs_steps: int = 1000, mean: bool = True
-                   ) -> tuple[torch.Tensor, list[int]]:
-        """``frames`` snapshots (frames, n, C, H, W) of n chains of the top RBM, each passed down, at sweeps
-        spread evenly over ``gibbs_steps``, from the base rates of its training input."""
-        marks = frame_marks(gibbs_steps, frames)
-        rates = self.top.data_mean.float().to(self.device).expand(n, -1)
-        h = bernoulli(rates, generator)
-        shots, done = [], 0
-        for mark in marks:
-            h, probs = self.top.gibbs(h, mark - done, generator)
-            done = mark
-            shots.append(self.down(h, mean, generator) if len(self.layers) > 1 else
-                         (probs if mean else h).reshape(n, *self.shape))
-        return torch.stack(shots), marks
+    def chain_start(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        """The top RBM's chains start (n, H_{L-1}) from the base rates of its training input."""
+        return bernoulli(self.top.data_mean.float().to(self.device).expand(n, -1), generator)
 
-    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               gibbs_steps: int = 1000, mean: bool = True) -> torch.Tensor:
-        """n images (n, C, H, W) in [0, 1]: ``gibbs_steps`` sweeps of the top RBM, then the pass down; the
-        bottom layer's probabilities (``mean``) or draws; labels are ignored."""
-        return self.trajectory(n, 1, generator=generator, gibbs_steps=gibbs_steps, mean=mean)[0][-1]
+    def chain_sweeps(self, h, sweeps, generator):
+        return self.top.gibbs(h, sweeps, generator)
 
-    def sample_semantics(self, options):
-        return "visible probabilities" if options.get("mean", True) else "draws"
+    def chain_images(self, h, visible_mean, use_mean, generator):
+        """Each snapshot of the top chain passed down (the top RBM's own visibles for a one-layer DBN)."""
+        if len(self.layers) > 1:
+            return self.down(h, use_mean, generator)
+        return (visible_mean if use_mean else h).reshape(len(h), *self.shape)
 
 
 register_model("dbn", DBN, "deep belief network: RBMs stacked greedily, up-down sampling, variational bound with AIS")

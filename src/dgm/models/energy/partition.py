@@ -70,6 +70,21 @@ class AISEstimate:
         return len(self.log_weights)
 
 
+class PartitionCache:
+    """A model's (log Z, its standard error, the AIS estimate or None), kept until one of its parameters changes
+    (storage or in-place version) or the estimator's settings do: evaluation asks for log Z once per batch."""
+
+    def __init__(self):
+        self._key: tuple | None = None
+        self._value: tuple | None = None
+
+    def get(self, params, settings: tuple, compute: Callable[[], tuple]) -> tuple:
+        key = (tuple((p.data_ptr(), p._version) for p in params), settings)
+        if self._key != key:
+            self._value, self._key = compute(), key
+        return self._value
+
+
 def partition_fields(nll: float, log_z: float, stderr: float, est: AISEstimate | None) -> dict:
     """What an evaluation record adds to a mean NLL (nats) that depends on log Z: log Z and, for AIS, its
     standard error, the NLL's interval at +-3 standard errors of log Z (the spread over the test images is the

@@ -22,7 +22,8 @@ from ..base import Batch, GenerativeModel
 from ..registry import register_model
 from .gaussian_layer import GaussianRBMLayer
 from .partition import partition_fields
-from .rbm_layer import CDSettings, RBMLayer, frame_marks, image_shape
+from .rbm_layer import CDSettings, RBMLayer, image_shape
+from .sampling import GibbsSampled
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class GaussianRBMConfig(RBMConfig):
         positive("min_std", self.min_std)
 
 
-class RBM(GenerativeModel):
+class RBM(GibbsSampled, GenerativeModel):
     """Binary RBM over images (C, H, W) flattened to D visibles: ``layer`` (rbm_layer.RBMLayer) holds W (D, H),
     b (D,), c (H,) and the persistent chains."""
 
@@ -160,33 +161,15 @@ class RBM(GenerativeModel):
         """Visible states or means (n, D) as images (n, C, H, W) in [0, 1]."""
         return v.clamp(0, 1).reshape(len(v), *self.shape)
 
-    def initial_visibles(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    def chain_start(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         """Where sampling chains start (n, D): uniform random bits."""
         return (torch.rand(n, self.layer.visible, generator=generator) < 0.5).float().to(self.device)
 
-    @torch.no_grad()
-    def trajectory(self, n: int, frames: int = 8, *, labels: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None, gibbs_steps: int = 1000, mean: bool = True
-                   ) -> tuple[torch.Tensor, list[int]]:
-        """``frames`` snapshots (frames, n, C, H, W) of n Gibbs chains from noise, at sweeps spread evenly over
-        ``gibbs_steps`` (the last one the samples), and those sweep counts."""
-        marks = frame_marks(gibbs_steps, frames)
-        v = self.initial_visibles(n, generator)
-        shots, done = [], 0
-        for mark in marks:
-            v, probs = self.gibbs(v, mark - done, generator)
-            done = mark
-            shots.append(self.to_images(probs if mean else v))
-        return torch.stack(shots), marks
+    def chain_sweeps(self, v, sweeps, generator):
+        return self.gibbs(v, sweeps, generator)
 
-    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               gibbs_steps: int = 1000, mean: bool = True) -> torch.Tensor:
-        """n images (n, C, H, W) in [0, 1] after ``gibbs_steps`` block-Gibbs sweeps from noise: the last sweep's
-        E[v | h] (``mean``, as RBM papers show them) or its draw; labels are ignored."""
-        return self.trajectory(n, 1, generator=generator, gibbs_steps=gibbs_steps, mean=mean)[0][-1]
-
-    def sample_semantics(self, options):
-        return "visible probabilities" if options.get("mean", True) else "draws"
+    def chain_images(self, v, visible_mean, use_mean, generator):
+        return self.to_images(visible_mean if use_mean else v)
 
 
 class GaussianRBM(RBM):
@@ -229,7 +212,7 @@ class GaussianRBM(RBM):
         return (f"{dequantised}; AIS estimate of log Z = {log_z:.3f} +- {se:.3f} (standard error, {est.runs} runs, "
                 f"{est.steps} inverse temperatures from W = 0)")
 
-    def initial_visibles(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    def chain_start(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         """Chains start from the visibles' own Gaussians N(b, s^2) (the model with W = 0), standardised."""
         layer = self.layer
         noise = torch.randn(n, layer.visible, generator=generator).to(self.device)

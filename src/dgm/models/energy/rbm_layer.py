@@ -18,7 +18,7 @@ from torch import nn
 
 from ...errors import ConfigError
 
-from .partition import MAX_ENUMERATED, AISEstimate, ais_log_partition, base_rate_biases, exact_log_partition, \
+from .partition import MAX_ENUMERATED, AISEstimate, PartitionCache, ais_log_partition, base_rate_biases, exact_log_partition, \
     paper_schedule
 
 
@@ -53,7 +53,7 @@ class RBMLayer(nn.Module):
         # the mean of every vector seen in training (over whole epochs: the data's marginals) and their count
         self.register_buffer("data_mean", torch.full((visible,), 0.5, dtype=torch.float64))
         self.register_buffer("data_count", torch.zeros((), dtype=torch.float64))
-        self._log_z_cache: tuple | None = None
+        self._log_z = PartitionCache()
 
     def initial_chains(self, n: int, visible: int) -> torch.Tensor:
         """Persistent chains' start (n, D): uniform random bits."""
@@ -186,16 +186,13 @@ class RBMLayer(nn.Module):
                       ) -> tuple[float, float, AISEstimate | None]:
         """(log Z, its standard error, the AIS estimate or None): exact when ``exact``, else AIS; cached until
         the parameters change."""
-        key = (tuple((p.data_ptr(), p._version) for p in self.parameters()), ais_steps, ais_runs)
-        if self._log_z_cache is not None and self._log_z_cache[0] == key:
-            return self._log_z_cache[1]
-        if self.exact:
-            out = (self.exact_log_partition(), 0.0, None)
-        else:
+        def compute():
+            if self.exact:
+                return self.exact_log_partition(), 0.0, None
             est = self.ais(ais_steps, ais_runs, generator or torch.Generator().manual_seed(0))
-            out = (est.log_z, est.stderr, est)
-        self._log_z_cache = (key, out)
-        return out
+            return est.log_z, est.stderr, est
+
+        return self._log_z.get(self.parameters(), (ais_steps, ais_runs), compute)
 
 
 def image_shape(name: str, info) -> tuple[int, ...]:
@@ -203,13 +200,6 @@ def image_shape(name: str, info) -> tuple[int, ...]:
     if info.kind == "points" or len(info.shape) != 3:
         raise ConfigError(f"{name} models images (C, H, W); {info.name} has shape {tuple(info.shape)}")
     return tuple(info.shape)
-
-
-def frame_marks(gibbs_steps: int, frames: int) -> list[int]:
-    """The sweep counts of a trajectory's ``frames`` snapshots, spread evenly over ``gibbs_steps`` (>= 1)."""
-    if gibbs_steps < 1:
-        raise ConfigError(f"gibbs_steps must be >= 1, got {gibbs_steps}")
-    return sorted({round(gibbs_steps * (i + 1) / frames) for i in range(frames)} - {0})
 
 
 def bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
