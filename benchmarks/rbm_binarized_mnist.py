@@ -3,7 +3,7 @@ units, 20 minutes of training, the test log-likelihood estimated by AIS with its
 and Murray 2008, far longer training): CD-1 -125.53, CD-3 -105.50, CD-25 -86.34 nats; goal: better than -90
 nats. DBN (--model dbn): 784-500-2000 trained greedily in 20 minutes (the issue allows 60; three seeds fit in that hour), the variational lower bound with the
 top RBM's log Z by AIS (the paper: -86.22 nats). DBM (--model dbm): 784-500-1000 pretrained and trained jointly
-within 60 minutes, the mean-field bound with log Z by AIS (Salakhutdinov and Hinton 2009: -84.62 nats). Also the speed of the (top) RBM's block Gibbs sampler (sweeps per
+in 20 minutes, the mean-field bound with log Z by AIS (Salakhutdinov and Hinton 2009: -84.62 nats). Also the speed of the (top) RBM's block Gibbs sampler (sweeps per
 second of 100 chains) and the AIS estimate's run time.
 
 --figure select chooses configs/rbm_binarized_mnist.yaml's method and learning rate on the validation split:
@@ -14,7 +14,9 @@ short trials (--budget, 240 s) of PCD at the YAML's lr times 1/4, 1, 4 and of CD
     dgm eval RUN --metrics nll --split valid -n 10000 --json
 
 scored by the AIS estimate of the validation NLL (the linear decay then runs over the trial's budget); while the
-best lr is an edge of those tried, one more lr past it (--extend). --figure test (the default) runs the model's YAML
+best lr is an edge of those tried, one more lr past it (--extend). --figure select --model dbm chooses
+configs/dbm_binarized_mnist.yaml's joint-phase chain sweeps per step (1, the paper's 5) and lr (the YAML's and a
+quarter of it, in every phase) the same way (--set model.joint_sweeps=S). --figure test (the default) runs the model's YAML
 as it is over seeds 0, 1, 2 (--seeds):
 
     dgm train rbm --config configs/rbm_binarized_mnist.yaml --seed S --threads 2 --no-progress --out RUN
@@ -22,6 +24,7 @@ as it is over seeds 0, 1, 2 (--seeds):
     (--model dbn / dbm: dgm train dbn --config configs/dbn_binarized_mnist.yaml ..., likewise dbm)
 
     PYTHONPATH=src python3 benchmarks/rbm_binarized_mnist.py --figure select
+    PYTHONPATH=src python3 benchmarks/rbm_binarized_mnist.py --figure select --model dbm
     PYTHONPATH=src python3 benchmarks/rbm_binarized_mnist.py
     PYTHONPATH=src python3 benchmarks/rbm_binarized_mnist.py --model dbn
     PYTHONPATH=src python3 benchmarks/rbm_binarized_mnist.py --seeds 0 --budget 5 --eval-n 200 \\
@@ -57,9 +60,14 @@ LR_FACTORS = (0.25, 1.0, 4.0)
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--figure", choices=("test", "select"), default="test")
-    p.add_argument("--model", choices=sorted(CONFIGS), default="rbm", help="test: the model (select: rbm only)")
+    p.add_argument("--model", choices=sorted(CONFIGS), default="rbm", help="the model (select: rbm or dbm)")
     p.add_argument("--seeds", default="0,1,2", help="test: comma-separated training seeds")
     p.add_argument("--extend", type=int, default=1, help="select: at most this many lrs past an edge that wins")
+    p.add_argument("--runs", default="", help="test: comma-separated finished runs, one per seed, evaluated as they "
+                   "are instead of training (e.g. again with more AIS temperatures)")
+    p.add_argument("--trained-at", default="", help="with --runs: the commit the runs were trained at (recorded)")
+    p.add_argument("--ais-steps", type=int, default=None, help="dgm eval --ais-steps (default: the run's)")
+    p.add_argument("--ais-runs", type=int, default=None, help="dgm eval --ais-runs (default: the run's)")
     cli_run.add_options(p, 10_000)
     return p.parse_args(argv)
 
@@ -77,58 +85,90 @@ def gibbs_sweeps_per_s(model, chains: int = 100, sweeps: int = 1000) -> float:
     return sweeps / (time.perf_counter() - start)
 
 
+def rbm_plan(config: dict) -> tuple[tuple[str, ...], tuple, list[dict]]:
+    """The RBM's trials: PCD at the YAML's lr times 1/4, 1, 4 and CD-10 at the YAML's lr."""
+    lr = float(config["train"]["lr"])
+    own = ("pcd" if config["model"].get("persistent") else f"cd-{config['model'].get('cd_k', 1)}", lr)
+    trials = [{"method": "pcd", "lr": lr * f} for f in LR_FACTORS] + [{"method": "cd-10", "lr": lr}]
+    return ("method", "lr"), own, trials
+
+
+def dbm_plan(config: dict) -> tuple[tuple[str, ...], tuple, list[dict]]:
+    """The DBM's trials: the joint phase's chain sweeps per step (1, the paper's 5) x lr (the YAML's, a quarter
+    of it), the lr running every phase."""
+    lr, sweeps = float(config["train"]["lr"]), int(config["model"].get("joint_sweeps", 1))
+    lrs = (lr, lr / 4)
+    return ("joint_sweeps", "lr"), (sweeps, lr), [{"joint_sweeps": j, "lr": x} for j in (1, 5) for x in lrs]
+
+
+def trial_sets(trial: dict) -> list[str]:
+    """--set overrides of one trial."""
+    sets = [f"train.lr={trial['lr']:g}"]
+    if trial.get("method", "pcd") != "pcd":
+        sets += ["model.persistent=false", f"model.cd_k={trial['method'].split('-')[1]}"]
+    if "joint_sweeps" in trial:
+        sets.append(f"model.joint_sweeps={trial['joint_sweeps']}")
+    return sets
+
+
 def select(args, data_dir: Path, threads: int, load_start) -> None:
-    config = yaml.safe_load((common.REPO / CONFIG).read_text())
-    yaml_lr = float(config["train"]["lr"])
+    name = args.model
+    if name not in ("rbm", "dbm"):
+        raise SystemExit(f"--figure select: rbm or dbm, not {name}")
+    config = yaml.safe_load((common.REPO / CONFIGS[name]).read_text())
+    keys, own, plan = (rbm_plan if name == "rbm" else dbm_plan)(config)
     budget = args.budget or 240.0
-    plan = [("pcd", yaml_lr * f) for f in LR_FACTORS] + [("cd-10", yaml_lr)]
     results: list[dict] = []
 
-    def trial(method: str, lr: float) -> None:
-        sets = [f"train.lr={lr:g}", "train.eval_every_s=0", "train.num_samples=16", *args.set]
-        if method != "pcd":
-            sets += ["model.persistent=false", f"model.cd_k={method.split('-')[1]}"]
+    def trial(t: dict) -> None:
+        sets = [*trial_sets(t), "train.eval_every_s=0", "train.num_samples=16", *args.set]
         ns = argparse.Namespace(**{**vars(args), "budget": budget, "set": sets,
-                                   "out": Path(tempfile.mkdtemp(prefix="dgm-rbm-select-")) / "run"})
+                                   "out": Path(tempfile.mkdtemp(prefix=f"dgm-{name}-select-")) / "run"})
         train_argv, eval_argv, run_dir, summary, ev = cli_run.train_and_eval(
-            ns, "rbm", CONFIG, ["--metrics", "nll", "--split", "valid"], data_dir, threads)
+            ns, name, CONFIGS[name], ["--metrics", "nll", "--split", "valid"], data_dir, threads)
         nll = ev["nll"]
-        results.append({"method": method, "lr": lr, "seed": args.seed, "valid_nll_nats": round(nll["nll_nats"], 3),
+        results.append({**t, "seed": args.seed, "valid_nll_nats": round(nll["nll_nats"], 3),
                         "log_z_stderr": round(nll.get("log_z_stderr", 0.0), 3), "eval_n": nll["n"],
                         "steps": summary["steps"], "train_s": summary["train_s"],
                         "command": f"{cli_run.command(train_argv)} && {cli_run.command(eval_argv)}"})
         print(results[-1], file=sys.stderr, flush=True)
 
-    for method, lr in plan:
-        trial(method, lr)
-    for _ in range(args.extend):
+    for t in plan:
+        trial(t)
+    for _ in range(args.extend if name == "rbm" else 0):
         pcd = [r for r in results if r["method"] == "pcd"]
         best = min(pcd, key=lambda r: r["valid_nll_nats"])["lr"]
         lrs = sorted(r["lr"] for r in pcd)
         if best not in (lrs[0], lrs[-1]):
             break
-        trial("pcd", best * 4 if best == lrs[-1] else best / 4)
+        trial({"method": "pcd", "lr": best * 4 if best == lrs[-1] else best / 4})
     best = min(results, key=lambda r: r["valid_nll_nats"])
-    own = ("pcd" if config["model"].get("persistent") else f"cd-{config['model'].get('cd_k', 1)}", yaml_lr)
+    chosen = ", ".join(f"{k} {best[k]:g}" if k == "lr" else f"{k} {best[k]}" for k in keys)
+    yours = ", ".join(f"{k} {v:g}" if k == "lr" else f"{k} {v}" for k, v in zip(keys, own))
+    what = {"rbm": "rbm 500 hidden, method x lr", "dbm": "dbm 500-1000, joint sweeps x lr"}[name]
     record = {
-        "benchmark": "rbm_selection", "metric": "valid_nll_nats", "value": best["valid_nll_nats"], "model": "rbm",
-        "variant": f"rbm 500 hidden, method x lr on validation, {budget:g} s trials: best {best['method']} lr "
-                   f"{best['lr']:g}" + ("" if (best["method"], best["lr"]) == own else
-                                       f" (the YAML has {own[0]}, lr {own[1]:g})"),
-        "split": "valid", "config": CONFIG, "budget_s": budget,
+        "benchmark": f"{name}_selection", "metric": "valid_nll_nats", "value": best["valid_nll_nats"], "model": name,
+        "variant": f"{what} on validation, {budget:g} s trials: best {chosen}"
+                   + ("" if tuple(best[k] for k in keys) == own else f" (the YAML has {yours})"),
+        "split": "valid", "config": CONFIGS[name], "budget_s": budget,
         "full_setting": budget >= 240 and args.eval_n >= 10000,
-        **common.selection_fields(results, ("method", "lr"), own, "valid_nll_nats", "yaml_seed_spread_nats"),
+        **common.selection_fields(results, keys, own, "valid_nll_nats", "yaml_seed_spread_nats"),
         "threads": threads, "load_avg_start": load_start}
-    common.emit(record, "rbm_selection", save=not args.no_record)
+    common.emit(record, f"{name}_selection", save=not args.no_record)
 
 
 def test(args, data_dir: Path, threads: int, load_start) -> None:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    reuse = [Path(r) for r in args.runs.split(",") if r.strip()]
+    if reuse and len(reuse) != len(seeds):
+        raise SystemExit(f"--runs names {len(reuse)} runs for {len(seeds)} seeds")
+    eval_options = ["--metrics", "nll"] + (["--ais-steps", str(args.ais_steps)] if args.ais_steps else []) + \
+        (["--ais-runs", str(args.ais_runs)] if args.ais_runs else [])
     name, per_seed = args.model, []
-    for seed in seeds:
-        ns = argparse.Namespace(**{**vars(args), "seed": seed, "out": None})
+    for i, seed in enumerate(seeds):
+        ns = argparse.Namespace(**{**vars(args), "seed": seed, "out": None, "run": reuse[i] if reuse else None})
         train_argv, eval_argv, run_dir, summary, ev = cli_run.train_and_eval(
-            ns, name, CONFIGS[name], ["--metrics", "nll"], data_dir, threads)
+            ns, name, CONFIGS[name], eval_options, data_dir, threads)
         nll = ev["nll"]
         model = load_run(run_dir)[0]
         per_seed.append({
@@ -136,6 +176,7 @@ def test(args, data_dir: Path, threads: int, load_start) -> None:
             "interval": [round(-nll["nll_interval_nats"][1], 3), round(-nll["nll_interval_nats"][0], 3)]
             if "nll_interval_nats" in nll else None,
             "log_z": round(nll["log_z"], 3), "log_z_stderr": round(nll.get("log_z_stderr", 0.0), 4),
+            "ais_ess": nll.get("ais_ess"), "ais_warning": nll.get("ais_warning"),
             "test_stderr_nats": round(nll["stderr_nats"], 3), "ais_seconds": nll.get("ais_seconds"),
             "gibbs_sweeps_per_s": round(gibbs_sweeps_per_s(model), 1),
             "steps": summary["steps"], "train_s": summary["train_s"], "curve": summary.get("curve"),
@@ -157,10 +198,15 @@ def test(args, data_dir: Path, threads: int, load_start) -> None:
         "interval": "test log-likelihood at +-3 standard errors of log Z (AIS)", "paper": PAPER[name],
         "target": f"better than {goal:g} nats" if goal else "reported (no threshold)",
         "meets_target": all(v > goal for v in values) if goal else None,
+        "estimates_reliable": not any(r["ais_warning"] for r in per_seed),
         "gibbs_sweeps_per_s": round(statistics.mean(r["gibbs_sweeps_per_s"] for r in per_seed), 1),
         "ais_seconds": round(statistics.mean(r["ais_seconds"] or 0.0 for r in per_seed), 2),
         **cli_run.run_fields(args, train_argv, eval_argv, run_dir, summary, threads, load_start)}
     record["seed"] = seeds
+    if reuse:  # evaluated again: trained by `dgm train NAME --config CONFIG --seed S` at another commit
+        record["reused_runs"] = {"runs": [str(r) for r in reuse], "trained_at_commit": args.trained_at or None,
+                                 "trained_by": f"dgm train {name} --config {CONFIGS[name]} --data-dir DIR --threads "
+                                               f"{threads} --seed S --no-progress --out RUN"}
     record["artifacts"] = [cli_run.keep_grid(run_dir, f"{name}_binarized_mnist", not args.no_record)]
     train = dgm.data.load("binarized-mnist", split="train", data_dir=data_dir, download=False)
     cli_run.finish(record, run_dir, train, summary, f"{name}_binarized_mnist", not args.no_record)

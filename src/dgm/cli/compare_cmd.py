@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..metrics.summary import headline
 
 
 def add_parser(sub) -> None:
@@ -21,25 +22,8 @@ def add_parser(sub) -> None:
 
 def flatten(record: dict) -> dict[str, object]:
     """The headline numbers of one evaluation record as a flat row."""
-    row: dict[str, object] = {"run": Path(record.get("run", "")).name, "model": record.get("model", ""),
-                              "dataset": record.get("dataset", "")}
-    for name, m in record.get("metrics", {}).items():
-        if isinstance(m, dict) and "nll_nats" in m:
-            row[f"{name} nats"] = round(m["nll_nats"], 3)
-            row[f"{name} bits/dim"] = round(m["bits_per_dim"], 4)
-        elif name == "active_units":
-            row["active units"] = m["count"]
-        elif name == "quality":
-            row["features"] = m["protocol"]["feature_net"]
-            for key, path in (("FID", ("fid",)), ("KID", ("kid", "kid_mean")), ("IS", ("is", "is_mean")),
-                              ("precision", ("pr", "precision")), ("recall", ("pr", "recall")),
-                              ("modes", ("classes", "modes_covered"))):
-                v = m
-                for part in path:
-                    v = v.get(part) if isinstance(v, dict) else None
-                if v is not None:
-                    row[key] = round(v, 4) if isinstance(v, float) else v
-    return row
+    return {"run": Path(record.get("run", "")).name, "model": record.get("model", ""),
+            "dataset": record.get("dataset", ""), **headline(record)}
 
 
 def run(args: argparse.Namespace) -> int:

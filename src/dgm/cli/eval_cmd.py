@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import sys
@@ -45,6 +46,9 @@ def add_parser(sub) -> None:
                    "(nll, elbo) from L_0 and K strata of the other steps, one drawn per stratum (unbiased, K + 1 "
                    "network passes per image instead of T; default: every term)")
     p.add_argument("--batch-size", type=positive_int, default=100)
+    p.add_argument("--ais-steps", type=positive_int, help="energy models: AIS inverse temperatures for log Z "
+                   "(default: the run's model.ais_steps, the paper's 14,500)")
+    p.add_argument("--ais-runs", type=positive_int, help="energy models: AIS runs (default: the run's model.ais_runs)")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and of the test-set binarisation")
     add_sample_options(p)
     p.add_argument("--labels", help="conditional or guided sampling: the classes asked for, a comma list cycled "
@@ -95,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         record = {"samples": str(target), "dataset": dataset}
     else:
         model, ckpt = load_run(target, device=args.device)
+        set_ais(model, args.ais_steps, args.ais_runs)
         dataset = args.dataset or ckpt.config["data"]["name"]
         reference = load_run_data(ckpt, args.split, args.data_dir) if not args.dataset else \
             load_data(dataset, args.split, args.data_dir)
@@ -130,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
             bound_options["terms"] = args.bound_terms
         record["metrics"].update(data_record(model, data, metrics, args.k, args.batch_size, args.seed,
                                              progress=not args.json, bound_options=bound_options))
+        for m in record["metrics"].values():
+            if isinstance(m, dict) and m.get("ais_warning"):
+                print(f"dgm eval: warning: {m['ais_warning']}", file=sys.stderr)
     if net is not None and any(m in QUALITY_METRICS for m in metrics):
         if samples is None:
             t_sample = time.perf_counter()
@@ -150,6 +158,18 @@ def run(args: argparse.Namespace) -> int:
         out.write_text(json.dumps(record, indent=2))
     print(json.dumps(record) if args.json else format_record(record))
     return 0
+
+
+def set_ais(model, steps: int | None, runs: int | None) -> None:
+    """--ais-steps / --ais-runs: the AIS estimator's settings for this evaluation (the run keeps its own)."""
+    if steps is None and runs is None:
+        return
+    if not hasattr(model.config, "ais_steps"):
+        raise ConfigError("--ais-steps / --ais-runs: only energy models (rbm, grbm, dbn, dbm) estimate log Z by AIS")
+    if steps is not None and steps < 3:
+        raise ConfigError(f"--ais-steps {steps}: AIS needs at least 3 inverse temperatures")
+    model.config = dataclasses.replace(model.config, **{k: v for k, v in (("ais_steps", steps), ("ais_runs", runs))
+                                                        if v is not None})
 
 
 def read_samples(path: Path, with_labels: bool = False):

@@ -9,9 +9,9 @@ from typing import Callable
 
 from .. import __version__
 from ..errors import DgmError
-from . import classifier_cmd, compare_cmd, data_cmd, eval_cmd, list_cmd, sample_cmd, train_cmd, viz_cmd
+from . import classifier_cmd, compare_cmd, data_cmd, eval_cmd, list_cmd, report_cmd, sample_cmd, serve_cmd, train_cmd, viz_cmd
 
-COMMANDS = (train_cmd, classifier_cmd, sample_cmd, eval_cmd, compare_cmd, viz_cmd, list_cmd, data_cmd)
+COMMANDS = (train_cmd, classifier_cmd, sample_cmd, eval_cmd, compare_cmd, report_cmd, serve_cmd, viz_cmd, list_cmd, data_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,7 +34,8 @@ def _describe(path: Path) -> str:
         return "another process"
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -91,7 +92,7 @@ class RunLock:
             except FileExistsError:
                 try:
                     info = json.loads(self.path.read_text())
-                    stale = info.get("host") == socket.gethostname() and not _alive(int(info["pid"]))
+                    stale = info.get("host") == socket.gethostname() and not pid_alive(int(info["pid"]))
                 except (OSError, ValueError, KeyError, TypeError):
                     stale = True
                 if not stale:

@@ -1,6 +1,7 @@
 """Sample grids as PNG (images) or scatter plots (2-D points), with Pillow and NumPy only."""
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -29,16 +30,28 @@ def grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_va
     return out
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 2) -> Path:
-    """Write (N, C, H, W) images in [0, 1] as a PNG grid (nearest-neighbour upscaled ``scale`` times)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def grid_image(images: torch.Tensor, nrow: int | None = None, scale: int = 2) -> Image.Image:
+    """(N, C, H, W) images in [0, 1] -> one PIL image tiling them (nearest-neighbour upscaled ``scale`` times)."""
     g = grid(images, nrow)
     img = Image.fromarray(g[..., 0] if g.shape[-1] == 1 else g)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    img.save(path)
+    return img
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 2) -> Path:
+    """Write (N, C, H, W) images in [0, 1] as a PNG grid (nearest-neighbour upscaled ``scale`` times)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid_image(images, nrow, scale).save(path)
     return path
+
+
+def grid_png(images: torch.Tensor, nrow: int | None = None, scale: int = 2) -> bytes:
+    """The PNG file's bytes of ``save_grid``'s grid."""
+    buf = io.BytesIO()
+    grid_image(images, nrow, scale).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def save_scatter(points: torch.Tensor, path: str | Path, reference: torch.Tensor | None = None,

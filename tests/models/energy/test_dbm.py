@@ -75,12 +75,14 @@ def test_bound_lies_below_the_exact_log_likelihood():
     assert bool((bound <= log_p + 1e-5).all()) and float((log_p - bound).max()) < 3.0
 
 
-def test_joint_gradient_is_that_of_the_energy_difference():
-    model = dbm(hidden=(4, 3), d_shape=(1, 2, 3), chains=5, weight_cost=0.1)
+@pytest.mark.parametrize("sweeps", [1, 3])
+def test_joint_gradient_is_that_of_the_energy_difference(sweeps):
+    model = dbm(hidden=(4, 3), d_shape=(1, 2, 3), chains=5, weight_cost=0.1, joint_sweeps=sweeps)
+    model.joint_steps.fill_(1)  # chains already started
     v = (torch.rand(7, 6, generator=torch.Generator().manual_seed(2)) < 0.5).float()
     mu1, mu2 = model.mean_field(v, model.config.mean_field_steps)
     torch.manual_seed(3)
-    state, _ = model.gibbs(model.chains.clone(), 1)
+    state, _ = model.gibbs(model.chains.clone(), sweeps)
     d, h1n, _ = model.sizes
     loss = model.energy(v, mu1, mu2).mean() - model.energy(state[:, :d], state[:, d:d + h1n], state[:, d + h1n:]).mean()
     loss = loss + 0.05 * (model.bottom.w.pow(2).sum() + model.top.w.pow(2).sum())
@@ -91,6 +93,26 @@ def test_joint_gradient_is_that_of_the_energy_difference():
     for p, g in zip(params, want):
         torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-6)
     assert torch.equal(model.chains, state) and model.top.b.grad is None
+
+
+def test_first_joint_step_starts_the_chains_from_the_data():
+    """Step one: the chains become the batch (cycled) with h1, h2 drawn from its mean field, then move; later
+    steps only move them."""
+    model = dbm(hidden=(4, 3), d_shape=(1, 2, 3), chains=5)
+    v = (torch.rand(3, 6, generator=torch.Generator().manual_seed(2)) < 0.5).float()
+    mu1, mu2 = model.mean_field(v, model.config.mean_field_steps)
+    torch.manual_seed(3)
+    start = model.data_chains(v, mu1, mu2)
+    want, _ = model.gibbs(start, 1)
+    torch.manual_seed(3)
+    model.joint_loss(v)
+    assert torch.equal(start[:, :6], v[[0, 1, 2, 0, 1]]) and torch.equal(model.chains, want)
+    assert int(model.joint_steps) == 1
+    torch.manual_seed(4)
+    want, _ = model.gibbs(model.chains.clone(), 1)
+    torch.manual_seed(4)
+    model.joint_loss(v)
+    assert torch.equal(model.chains, want) and int(model.joint_steps) == 2
 
 
 def test_three_phases_train_their_own_parameters():
@@ -161,9 +183,11 @@ class StopAt(Callback):
             trainer.done = lambda: True
 
 
-def test_resume_in_the_middle_phase_is_exact(tmp_path):
-    """30 steps straight == 13 steps (in the top RBM's phase), checkpoint, a fresh model and trainer resumed:
-    the phase and its lr follow from the step alone; the joint phase's chains and base rates carry on."""
+@pytest.mark.parametrize("stop, phase", [(13, "top"), (22, "joint")])
+def test_resume_in_the_middle_of_a_phase_is_exact(tmp_path, stop, phase):
+    """30 steps straight == ``stop`` steps (in the top RBM's or the joint phase), checkpoint, a fresh model and
+    trainer resumed: the phase and its lr follow from the step alone; the joint phase's chains, their start
+    and base rates carry on."""
     import dgm.data
 
     images = dgm.data.load("mnist-10k").subset(slice(0, 250))
@@ -179,9 +203,9 @@ def test_resume_in_the_middle_phase_is_exact(tmp_path):
     straight = trainer(0)
     straight.fit()
     torch.manual_seed(0)
-    first = trainer(0, tmp_path / "run", [StopAt(13)])
+    first = trainer(0, tmp_path / "run", [StopAt(stop)])
     first.fit()
-    assert first.phase()[0] == "top"
+    assert first.phase()[0] == phase
     first.save_checkpoint()
     resumed = trainer(99)
     torch.manual_seed(5)  # scrambled: the checkpoint restores the global RNG

@@ -65,6 +65,29 @@ def test_ais_matches_exact_enumeration():
     assert few.stderr > est.stderr  # three temperatures: far noisier
 
 
+def test_effective_sample_size_and_the_unreliable_estimate():
+    """ESS = (sum w)^2 / sum w^2: all runs for equal weights, about one when one run dominates (as a sharp model
+    with too few temperatures gives); an unreliable estimate's record has a warning instead of an interval."""
+    from dgm.models.energy.partition import AISEstimate, partition_fields
+
+    equal = AISEstimate(1.0, 0.0, torch.full((50,), 3.0, dtype=torch.float64), 10)
+    assert equal.ess == pytest.approx(50) and equal.reliable
+    lw = torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64)
+    w = lw.exp()
+    assert AISEstimate(1.0, 0.0, lw, 10).ess == pytest.approx(float(w.sum() ** 2 / (w ** 2).sum()))
+    dominated = AISEstimate(1.0, 1.0, torch.cat([torch.tensor([40.0]), torch.zeros(99)]).double(), 10)
+    assert dominated.ess == pytest.approx(1.0, abs=1e-6) and not dominated.reliable
+    good = partition_fields(90.0, 1.0, 0.1, AISEstimate(1.0, 0.1, torch.zeros(20).double(), 10))
+    assert good["nll_interval_nats"] == pytest.approx([89.7, 90.3]) and "ais_warning" not in good
+    bad = partition_fields(90.0, 1.0, 1.0, dominated)
+    assert "nll_interval_nats" not in bad and bad["ais_ess"] == 1.0 and "--ais-steps" in bad["ais_warning"]
+    from dgm.cli.eval_report import format_record
+
+    rec = {"nll_nats": 90.0, "bits_per_dim": 0.1, "estimator": "ais", "n": 3, "input_transform": "binary", **bad}
+    text = format_record({"model": "rbm", "dataset": "bits", "split": "test", "metrics": {"nll": rec}, "eval_s": 1})
+    assert "WARNING: AIS unreliable" in text and "interval" not in text
+
+
 def test_paper_schedule():
     betas = paper_schedule()
     assert len(betas) == 14_501 and betas[0] == 0 and betas[-1] == 1 and bool((betas.diff() > 0).all())
@@ -200,6 +223,27 @@ def test_rbm_through_the_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     nll = json.loads(out[out.index("{"):])["metrics"]["nll"]
     assert nll["kind"] == "exact" and "enumeration" in nll["likelihood_note"]
+
+
+def test_eval_sets_the_ais_estimator(tmp_path, capsys):
+    """dgm eval --ais-steps / --ais-runs: this evaluation's AIS settings, recorded; too few runs to count get the
+    warning on stderr; models without AIS refuse the flags in one line."""
+    run = tmp_path / "rbm"
+    assert main(["train", "rbm", "--data", "mnist-10k", "--steps", "3", "--batch-size", "20", "--no-progress",
+                 "--set", "model.hidden=24", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--metrics", "nll", "-n", "20", "--json", "--ais-steps", "30",
+                 "--ais-runs", "5"]) == 0
+    out = capsys.readouterr().out
+    nll = json.loads(out[out.index("{"):])["metrics"]["nll"]
+    assert nll["ais_steps"] == 30 and nll["ais_runs"] == 5 and 1 <= nll["ais_ess"] <= 5
+    assert main(["eval", str(run), "--metrics", "nll", "-n", "20", "--ais-steps", "2"]) == 2
+    assert "at least 3" in capsys.readouterr().err
+    vae = tmp_path / "vae"
+    assert main(["train", "vae", "--steps", "1", "--no-progress", "--set", "model.hidden=[8]", "--out", str(vae)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(vae), "--metrics", "nll", "-n", "4", "--ais-steps", "100"]) == 2
+    assert "only energy models" in capsys.readouterr().err
 
 
 def test_pseudo_likelihood_flips_one_bit_by_the_free_energy():

@@ -8,7 +8,8 @@ Training has three phases (``training_phases``, each a share of the budget, the 
 2. the top RBM (h1, h2) on samples of h1, with its visibles seeing 2 W2 h2;
 3. joint training of the DBM with those weights (W1, W2 and the biases b, c1, c2 are the pretraining layers'
    own parameters): the data term from the mean-field posterior Q(h1, h2 | v) = prod mu1^h1 (1 - mu1)^(1 - h1)
-   prod mu2^h2 (1 - mu2)^(1 - h2), the model term from persistent Gibbs chains (v, h1, h2), as in the paper.
+   prod mu2^h2 (1 - mu2)^(1 - h2), the model term from persistent Gibbs chains (v, h1, h2), as in the paper
+   (``joint_sweeps`` sweeps per step; the chains start from the first joint batch and its mean field).
 
 Mean field: mu1 = sigmoid(c1 + v W1 + mu2 W2'), mu2 = sigmoid(c2 + mu1 W2), updated in turn (each update
 maximises the bound in its block, so the bound never decreases), from the doubled bottom-up pass mu1 =
@@ -46,11 +47,13 @@ class DBMConfig(RBMConfig):
     phase_shares: tuple[float, float, float] = (0.25, 0.25, 0.5)  # bottom RBM, top RBM, joint training
     mean_field_steps: int = 10  # alternating updates of (mu1, mu2) per training batch
     eval_mean_field_steps: int = 30  # and for the bound at evaluation
+    joint_sweeps: int = 1  # Gibbs sweeps of the persistent chains per joint step (the paper: 5)
 
     def __post_init__(self):
         super().__post_init__()
         positive("mean_field_steps", self.mean_field_steps)
         positive("eval_mean_field_steps", self.eval_mean_field_steps)
+        positive("joint_sweeps", self.joint_sweeps)
         if not isinstance(self.hidden, (tuple, list)) or len(self.hidden) != 2:
             raise ConfigError(f"dbm has two hidden layers: hidden must be [H1, H2], got {self.hidden}")
         if len(self.phase_shares) != 3 or any(s <= 0 for s in self.phase_shares) or \
@@ -81,6 +84,9 @@ class DBM(GibbsSampled, GenerativeModel):
         self.bottom = RBMLayer(d, h1, pre_chains, config.init_std, up_scale=2.0)
         self.top = RBMLayer(h1, h2, pre_chains, config.init_std, down_scale=2.0)
         self.register_buffer("chains", (torch.rand(config.chains, d + h1 + h2) < 0.5).float())
+        # joint steps taken: the first one starts the chains from the data (a checkpointed count, so a resumed
+        # run does not start them again)
+        self.register_buffer("joint_steps", torch.zeros((), dtype=torch.int64))
         # running means of v and of mu2 over the joint phase: the base rates of AIS's start
         self.register_buffer("base_mean", torch.full((d + h2,), 0.5, dtype=torch.float64))
         self.register_buffer("base_count", torch.zeros((), dtype=torch.float64))
@@ -164,16 +170,28 @@ class DBM(GibbsSampled, GenerativeModel):
                 **logs}
 
     @torch.no_grad()
+    def data_chains(self, v: torch.Tensor, mu1: torch.Tensor, mu2: torch.Tensor) -> torch.Tensor:
+        """Chain states (m, D + H1 + H2) from a batch v (B, D) and its mean field (mu1, mu2): the data cycled
+        to m rows, h1 and h2 drawn from mu1 and mu2."""
+        rows = torch.arange(len(self.chains), device=v.device) % len(v)
+        return torch.cat([v[rows], bernoulli(mu1[rows], None), bernoulli(mu2[rows], None)], 1)
+
+    @torch.no_grad()
     def joint_loss(self, v: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The joint phase: gradients of mean E(v, mu) - mean E(chains) set in closed form (the data's
-        mean-field statistics minus the chains'), the chains moved one sweep first; the loss is that energy
-        difference, and the logged bound is the data's mean-field bound without log Z."""
+        mean-field statistics minus the chains'), the chains moved ``joint_sweeps`` sweeps first; the loss is
+        that energy difference, and the logged bound is the data's mean-field bound without log Z. The first
+        joint step starts the chains from the batch (as from random bits, the model statistics of the first
+        steps would be far from the pretrained model's)."""
         d, h1n, _ = self.sizes
         mu1, mu2 = self.mean_field(v, self.config.mean_field_steps)
         seen = float(self.base_count) + len(v)
         self.base_mean.mul_(1 - len(v) / seen).add_(torch.cat([v, mu2], 1).sum(0).double() / seen)
         self.base_count.fill_(seen)
-        state, _ = self.gibbs(self.chains, 1)
+        if int(self.joint_steps) == 0:
+            self.chains.copy_(self.data_chains(v, mu1, mu2))
+        self.joint_steps += 1
+        state, _ = self.gibbs(self.chains, self.config.joint_sweeps)
         self.chains.copy_(state)
         sv, sh1, sh2 = state[:, :d], state[:, d:d + h1n], state[:, d + h1n:]
         n, m = len(v), len(state)

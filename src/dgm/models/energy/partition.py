@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 
 MAX_ENUMERATED = 20  # units of the smaller layer summed out exactly (2^20 states)
+# an AIS estimate whose weights' effective sample size is below this fraction of its runs is reported as
+# unreliable: no interval, a warning naming the fix (more inverse temperatures or runs)
+MIN_ESS_FRACTION = 0.1
 
 
 def all_states(n: int, start: int, stop: int, dtype=torch.float64, device=None) -> torch.Tensor:
@@ -69,6 +72,19 @@ class AISEstimate:
     def runs(self) -> int:
         return len(self.log_weights)
 
+    @property
+    def ess(self) -> float:
+        """Effective sample size of the runs' weights, (sum w)^2 / sum w^2, in [1, runs]: near 1 when one run
+        dominates, and then log Z is far below its value (AIS underestimates log Z in expectation) while the
+        delta-method standard error (about 1 with one run dominating) means nothing."""
+        lw = self.log_weights.double()
+        return float(torch.exp(2 * torch.logsumexp(lw, 0) - torch.logsumexp(2 * lw, 0)))
+
+    @property
+    def reliable(self) -> bool:
+        """At least ``MIN_ESS_FRACTION`` of the runs effectively count."""
+        return self.ess >= MIN_ESS_FRACTION * self.runs
+
 
 class PartitionCache:
     """A model's (log Z, its standard error, the AIS estimate or None), kept until one of its parameters changes
@@ -87,12 +103,21 @@ class PartitionCache:
 
 def partition_fields(nll: float, log_z: float, stderr: float, est: AISEstimate | None) -> dict:
     """What an evaluation record adds to a mean NLL (nats) that depends on log Z: log Z and, for AIS, its
-    standard error, the NLL's interval at +-3 standard errors of log Z (the spread over the test images is the
-    record's stderr_nats, apart), the runs, the inverse temperatures and the seconds the estimate took."""
+    standard error, the runs, the inverse temperatures, the seconds the estimate took and the weights' effective
+    sample size; then the NLL's interval at +-3 standard errors of log Z (the spread over the test images is the
+    record's stderr_nats, apart) when the estimate is reliable, a warning instead when it is not."""
     if est is None:
         return {"log_z": log_z}
-    return {"log_z": log_z, "log_z_stderr": stderr, "nll_interval_nats": [nll - 3 * stderr, nll + 3 * stderr],
-            "ais_runs": est.runs, "ais_steps": est.steps, "ais_seconds": round(est.seconds, 2)}
+    out = {"log_z": log_z, "log_z_stderr": stderr, "ais_runs": est.runs, "ais_steps": est.steps,
+           "ais_seconds": round(est.seconds, 2), "ais_ess": round(est.ess, 2)}
+    if est.reliable:
+        out["nll_interval_nats"] = [nll - 3 * stderr, nll + 3 * stderr]
+    else:
+        out["ais_warning"] = (f"AIS unreliable: the effective sample size of its {est.runs} runs is {est.ess:.1f} "
+                              f"(< {MIN_ESS_FRACTION:.0%} of them), so log Z is likely far too low and the NLL too "
+                              "good; raise the inverse temperatures (dgm eval --ais-steps, or model.ais_steps) and runs until log Z "
+                              "stops rising")
+    return out
 
 
 def base_rate_biases(mean_v: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:

@@ -1,0 +1,85 @@
+"""An evaluation record (``dgm eval``'s eval/metrics.json) as rows of metric, value and protocol: what
+``dgm eval`` prints and ``dgm report`` shows."""
+from __future__ import annotations
+
+
+def record_rows(record: dict) -> list[tuple[str, str, str]]:
+    """The rows (metric, value, note: the protocol) of one evaluation record; a row with an empty metric
+    continues the note of the row above."""
+    rows: list[tuple[str, str, str]] = []
+    for name, m in record["metrics"].items():
+        if isinstance(m, dict) and "nll_nats" in m:
+            stderr = f" +- {m['stderr_nats']:.3f}" if "stderr_nats" in m else ""
+            rows.append((f"{name} nll", f"{m['nll_nats']:.3f}", f"nats{stderr}; {m['bits_per_dim']:.4f} bits/dim "
+                         f"({m.get('kind', 'exact')}: {m['estimator']}, n={m['n']}, input {m['input_transform']})"))
+            if "nll_interval_nats" in m:  # an AIS estimate of log Z: the NLL at +-3 of its standard errors
+                lo, hi = m["nll_interval_nats"]
+                rows.append(("", "", f"interval [{lo:.3f}, {hi:.3f}] nats (log Z = {m['log_z']:.3f} +- "
+                             f"{m['log_z_stderr']:.3f}, 3 standard errors; AIS took {m['ais_seconds']} s)"))
+            if m.get("ais_warning"):
+                rows.append(("", "", f"WARNING: {m['ais_warning']}"))
+            if m.get("likelihood_note"):
+                rows.append(("", "", m["likelihood_note"]))
+        elif name == "active_units":
+            rows.append(("active units", f"{m['count']:d}", f"of {m['of']} (Cov > {m['threshold']})"))
+        elif name == "reconstruction":
+            rows.append(("reconstruction MSE", f"{m['mse']:.5f}", f"PSNR {m['psnr_db']:.2f} dB ([0, 1] pixels, "
+                         f"n={m['n']})"))
+            if "codes_used" in m:
+                used, perplexity = m["codes_used"], m["code_perplexity"]
+                if isinstance(used, list):  # one entry per code map (VQ-VAE-2: top, bottom)
+                    rows.append(("codes used", " / ".join(f"{u:.4f}" for u in used), "of each codebook; "
+                                 f"perplexity {' / '.join(f'{q:.1f}' for q in perplexity)}"))
+                else:
+                    rows.append(("codes used", f"{used:.4f}", f"of the codebook; perplexity {perplexity:.1f}"))
+        elif name == "quality":
+            rows += quality_rows(m)
+    return rows
+
+
+def quality_rows(q: dict) -> list[tuple[str, str, str]]:
+    """(metric, value, note) rows of a sample-quality record."""
+    p = q["protocol"]
+    note = f"{p['feature_net']}, {p['n_samples']} samples vs {p['reference']} ({p['n_reference']})"
+    note += f", {p['samples']}" if "samples" in p else ""
+    out = []
+    if "fid" in q:
+        out.append(("FID", f"{q['fid']:.3f}", note))
+    if "kid" in q:
+        out.append(("KID", f"{q['kid']['kid_mean']:.5f}", f"+- {q['kid']['kid_std']:.5f} "
+                    f"(subsets of {q['kid']['subset_size']})"))
+    if "is" in q:
+        out.append(("Inception Score", f"{q['is']['is_mean']:.3f}", f"+- {q['is']['is_std']:.3f} "
+                    f"({q['is']['splits']} splits)"))
+    if "pr" in q:
+        for k in ("precision", "recall", "density", "coverage"):
+            out.append((k, f"{q['pr'][k]:.4f}", f"k={q['pr']['k']}"))
+    if "classes" in q:
+        c = q["classes"]
+        out.append(("modes covered", f"{c['modes_covered']:d}", f"of {c['classes']}; class share "
+                    f"{c['min_share']:.3f}..{c['max_share']:.3f}"))
+    if "label_agreement" in q:
+        out.append(("label agreement", f"{q['label_agreement']:.4f}", "classified as the label asked for"))
+    return out
+
+
+def headline(record: dict) -> dict[str, object]:
+    """The headline numbers of one evaluation record as one flat row (``dgm compare``'s columns)."""
+    row: dict[str, object] = {}
+    for name, m in record.get("metrics", {}).items():
+        if isinstance(m, dict) and "nll_nats" in m:
+            row[f"{name} nats"] = round(m["nll_nats"], 3)
+            row[f"{name} bits/dim"] = round(m["bits_per_dim"], 4)
+        elif name == "active_units":
+            row["active units"] = m["count"]
+        elif name == "quality":
+            row["features"] = m["protocol"]["feature_net"]
+            for key, path in (("FID", ("fid",)), ("KID", ("kid", "kid_mean")), ("IS", ("is", "is_mean")),
+                              ("precision", ("pr", "precision")), ("recall", ("pr", "recall")),
+                              ("modes", ("classes", "modes_covered"))):
+                v = m
+                for part in path:
+                    v = v.get(part) if isinstance(v, dict) else None
+                if v is not None:
+                    row[key] = round(v, 4) if isinstance(v, float) else v
+    return row

@@ -1,0 +1,1 @@
+"""The local web app (``dgm serve``): Flask, an optional extra; importing dgm never needs it."""
