@@ -121,6 +121,11 @@ class GenerativeModel(nn.Module):
         one. None by default: one schedule over the whole run."""
         return []
 
+    def phase_lr_scale(self, phase: str) -> float:
+        """The factor on the scheduled lr in training phase ``phase`` (e.g. a smaller lr for a DBN's wide top
+        RBM, whose sharper model AIS could not estimate at the bottom layer's lr). 1 by default."""
+        return 1.0
+
     def update_schedule(self, step: int) -> list[str]:
         """Groups that step at this global step, in order (e.g. n_critic D steps per G step)."""
         return ["main"]

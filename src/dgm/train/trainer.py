@@ -137,8 +137,9 @@ class Trainer:
 
     def apply_lr(self) -> None:
         """Set every group's lr from the schedule at the current step and progress (in the current phase: the
-        schedule restarts in each of the model's training phases)."""
-        f = lr_factor(self.config, self.phase()[1], self.step)
+        schedule restarts in each of the model's training phases, times the model's ``phase_lr_scale``)."""
+        name, progress = self.phase()
+        f = lr_factor(self.config, progress, self.step) * (self.model.phase_lr_scale(name) if name else 1.0)
         for name, opt in self.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lrs[name]):
                 group["lr"] = base * f

@@ -86,8 +86,31 @@ def test_layers_train_one_phase_each_on_samples_from_below():
     assert bool(((top.data_mean >= 0) & (top.data_mean <= 1)).all())
 
 
+def test_each_layer_has_its_lr_scale():
+    """layer_lr_scales multiply the scheduled lr in each layer's phase (the linear decay restarting in each)."""
+    import dgm.data
+
+    images = dgm.data.load("mnist-10k").subset(slice(0, 64))
+    model = create("dbn", images.info, hidden=(8, 6), layer_shares=(0.5, 0.5), layer_lr_scales=(1.0, 0.2))
+    lrs = []
+
+    class Lr(Callback):
+        def on_step_end(self, trainer, logs):  # the lr this step used
+            lrs.append(trainer.optimizers["main"].param_groups[0]["lr"])
+
+    Trainer(model, images, TrainConfig(steps=8, batch_size=16, optimizer="sgd", lr=0.1, lr_schedule="linear"),
+            progress=False, callbacks=[Lr()]).fit()
+    assert lrs[0] == pytest.approx(0.1) and lrs[1] < lrs[0]  # each phase's decay from the full lr
+    assert lrs[4:] == pytest.approx([0.2 * a for a in lrs[:4]])  # the same points of the top's decay, a fifth
+    assert create("dbn", images.info, hidden=(8, 6)).phase_lr_scale("layer2") == 1.0
+
+
 def test_config_checks():
     info = DatasetInfo("bits", "train", (1, 2, 3), kind="binary")
+    with pytest.raises(ConfigError, match="layer_lr_scales has 1 entries"):
+        create("dbn", info, hidden=(4, 3), layer_lr_scales=(1.0,))
+    with pytest.raises(ConfigError, match="must be positive"):
+        create("dbn", info, hidden=(4, 3), layer_lr_scales=(1.0, 0.0))
     with pytest.raises(ConfigError, match="layer_shares has 1 entries for 2 layers"):
         create("dbn", info, hidden=(4, 3), layer_shares=(1.0,))
     with pytest.raises(ConfigError, match="sum to 1"):

@@ -38,6 +38,7 @@ class DBNConfig(RBMConfig):
 
     hidden: tuple[int, ...] = (500, 2000)  # Salakhutdinov and Murray's 784-500-2000 network
     layer_shares: tuple[float, ...] = ()  # each layer's share of the training budget (empty: equal shares)
+    layer_lr_scales: tuple[float, ...] = ()  # each layer's factor on the scheduled lr (empty: 1 each)
     bound_samples: int = 10  # up-pass draws per image in the variational bound
 
     def __post_init__(self):
@@ -50,6 +51,12 @@ class DBNConfig(RBMConfig):
                 raise ConfigError(f"layer_shares has {len(self.layer_shares)} entries for {len(self.hidden)} layers")
             if any(s <= 0 for s in self.layer_shares) or abs(sum(self.layer_shares) - 1) > 1e-6:
                 raise ConfigError(f"layer_shares {list(self.layer_shares)} must be positive and sum to 1")
+        if self.layer_lr_scales:
+            if len(self.layer_lr_scales) != len(self.hidden):
+                raise ConfigError(f"layer_lr_scales has {len(self.layer_lr_scales)} entries for {len(self.hidden)} "
+                                  "layers")
+            if any(not s > 0 for s in self.layer_lr_scales):
+                raise ConfigError(f"layer_lr_scales {list(self.layer_lr_scales)} must be positive")
 
 
 class DBN(GibbsSampled, GenerativeModel):
@@ -80,6 +87,10 @@ class DBN(GibbsSampled, GenerativeModel):
         n = len(self.layers)
         shares = self.config.layer_shares or (1 / n,) * n
         return [(f"layer{i + 1}", float(s)) for i, s in enumerate(shares)]
+
+    def phase_lr_scale(self, phase: str) -> float:
+        scales = self.config.layer_lr_scales
+        return float(scales[int(phase.removeprefix("layer")) - 1]) if scales else 1.0
 
     @torch.no_grad()
     def up(self, v: torch.Tensor, depth: int, generator: torch.Generator | None = None) -> torch.Tensor:
