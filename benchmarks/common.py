@@ -217,9 +217,10 @@ def selection_fields(results: list[dict[str, Any]], keys: tuple[str, ...], own: 
                      spread_key: str) -> dict[str, Any]:
     """The record fields of a selection on validation: the trial with the lowest ``score`` (its ``keys``),
     whether the YAML's values ``own`` are it, the spread of the YAML's own trials over seeds, every trial and
-    the commands that ran them."""
-    best = min(results, key=lambda r: r[score])
+    the commands that ran them. A trial carrying an ``ais_warning`` (its estimate is unreliable) cannot be chosen."""
+    best = min((r for r in results if not r.get("ais_warning")), key=lambda r: r[score], default=None)
     own_scores = [r[score] for r in results if tuple(r[k] for k in keys) == own]
-    return {"chosen": {k: best[k] for k in keys}, "yaml_is_best": tuple(best[k] for k in keys) == own,
+    return {"chosen": best and {k: best[k] for k in keys},
+            "yaml_is_best": best is not None and tuple(best[k] for k in keys) == own,
             spread_key: round(max(own_scores) - min(own_scores), 3) if len(own_scores) > 1 else None,
             "trials": results, "command": "; ".join(r["command"] for r in results)}

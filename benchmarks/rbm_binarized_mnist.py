@@ -13,7 +13,8 @@ short trials (--budget, 240 s) of PCD at the YAML's lr times 1/4, 1, 4 and of CD
         [--set model.persistent=false --set model.cd_k=10] --set train.eval_every_s=0 --threads 2 --no-progress
     dgm eval RUN --metrics nll --split valid -n 10000 --json
 
-scored by the AIS estimate of the validation NLL (the linear decay then runs over the trial's budget); while the
+scored by the AIS estimate of the validation NLL (the linear decay then runs over the trial's budget; a trial
+whose estimate is unreliable, ESS under 10% of the AIS runs, cannot be chosen); while the
 best lr is an edge of those tried, one more lr past it (--extend). --figure select --model dbm chooses
 configs/dbm_binarized_mnist.yaml's joint-phase chain sweeps per step (1, the paper's 5) and lr (the YAML's and a
 quarter of it, in every phase) the same way (--set model.joint_sweeps=S). --figure test (the default) runs the model's YAML
@@ -128,7 +129,8 @@ def select(args, data_dir: Path, threads: int, load_start) -> None:
             ns, name, CONFIGS[name], ["--metrics", "nll", "--split", "valid"], data_dir, threads)
         nll = ev["nll"]
         results.append({**t, "seed": args.seed, "valid_nll_nats": round(nll["nll_nats"], 3),
-                        "log_z_stderr": round(nll.get("log_z_stderr", 0.0), 3), "eval_n": nll["n"],
+                        "log_z_stderr": round(nll.get("log_z_stderr", 0.0), 3), "ais_ess": nll.get("ais_ess"),
+                        "ais_warning": nll.get("ais_warning"), "eval_n": nll["n"],
                         "steps": summary["steps"], "train_s": summary["train_s"],
                         "command": f"{cli_run.command(train_argv)} && {cli_run.command(eval_argv)}"})
         print(results[-1], file=sys.stderr, flush=True)
@@ -137,19 +139,24 @@ def select(args, data_dir: Path, threads: int, load_start) -> None:
         trial(t)
     for _ in range(args.extend if name == "rbm" else 0):
         pcd = [r for r in results if r["method"] == "pcd"]
-        best = min(pcd, key=lambda r: r["valid_nll_nats"])["lr"]
+        best = min((r for r in pcd if not r.get("ais_warning")) or pcd, key=lambda r: r["valid_nll_nats"])["lr"]
         lrs = sorted(r["lr"] for r in pcd)
         if best not in (lrs[0], lrs[-1]):
             break
         trial({"method": "pcd", "lr": best * 4 if best == lrs[-1] else best / 4})
-    best = min(results, key=lambda r: r["valid_nll_nats"])
-    chosen = ", ".join(f"{k} {best[k]:g}" if k == "lr" else f"{k} {best[k]}" for k in keys)
+    # An unreliable AIS estimate (ESS < 10% of runs) makes a too-sharp model look best: such trials cannot win.
+    sound = [r for r in results if not r.get("ais_warning")]
+    best = min(sound, key=lambda r: r["valid_nll_nats"], default=None)
+    if best is None:
+        chosen = "none: every trial's AIS estimate is unreliable (raise --set model.ais_steps=N)"
+    else:
+        chosen = ", ".join(f"{k} {best[k]:g}" if k == "lr" else f"{k} {best[k]}" for k in keys)
     yours = ", ".join(f"{k} {v:g}" if k == "lr" else f"{k} {v}" for k, v in zip(keys, own))
     what = {"rbm": "rbm 500 hidden, method x lr", "dbm": "dbm 500-1000, joint sweeps x lr"}[name]
     record = {
-        "benchmark": f"{name}_selection", "metric": "valid_nll_nats", "value": best["valid_nll_nats"], "model": name,
-        "variant": f"{what} on validation, {budget:g} s trials: best {chosen}"
-                   + ("" if tuple(best[k] for k in keys) == own else f" (the YAML has {yours})"),
+        "benchmark": f"{name}_selection", "metric": "valid_nll_nats", "value": best and best["valid_nll_nats"],
+        "model": name, "variant": f"{what} on validation, {budget:g} s trials: best {chosen}"
+                   + ("" if best and tuple(best[k] for k in keys) == own else f" (the YAML has {yours})"),
         "split": "valid", "config": CONFIGS[name], "budget_s": budget,
         "full_setting": budget >= 240 and args.eval_n >= 10000,
         **common.selection_fields(results, keys, own, "valid_nll_nats", "yaml_seed_spread_nats"),

@@ -115,8 +115,8 @@ def partition_fields(nll: float, log_z: float, stderr: float, est: AISEstimate |
     else:
         out["ais_warning"] = (f"AIS unreliable: the effective sample size of its {est.runs} runs is {est.ess:.1f} "
                               f"(< {MIN_ESS_FRACTION:.0%} of them), so log Z is likely far too low and the NLL too "
-                              "good; raise the inverse temperatures (dgm eval --ais-steps, or model.ais_steps) and runs until log Z "
-                              "stops rising")
+                              "good; raise the inverse temperatures (dgm eval --ais-steps, or model.ais_steps) and "
+                              "runs until log Z stops rising")
     return out
 
 
