@@ -24,6 +24,8 @@ def esc(v: Any) -> str:
 def page(title: str, body: str, script: bool = True) -> str:
     js = '<script src="/static/app.js"></script>' if script else ""
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
+            # no icon to fetch (a browser's /favicon.ico request would be a 404 in its console)
+            '<link rel="icon" href="data:,">'
             f"<style>{STYLE}</style></head><body>{body}{js}</body></html>")
 
 

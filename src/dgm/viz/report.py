@@ -374,7 +374,8 @@ def render(views: list[RunView], smoothing: float = 0.6) -> str:
         body.append(comparison(views))
     body += [run_section(v, smoothing) for v in views]
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>dgm report: {esc(title)}"
-            f"</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
+            f"</title><link rel=\"icon\" href=\"data:,\"><style>{STYLE}</style></head><body>{''.join(body)}"
+            "</body></html>\n")
 
 
 def write_report(paths: list[str | Path], out: str | Path, data_dir: str | Path | None = None,
