@@ -144,9 +144,9 @@ def table(records: list[dict]) -> str:
             variant += f" (seed {r['seed']})"
         if r.get("estimates_reliable") is False:  # an AIS estimate with too small an ESS: too good, by how much unknown
             bad = [str(x["seed"]) for x in r.get("per_seed", []) if x.get("ais_warning")]
-            variant += (f" (AIS unreliable for seed {bad[0]}: its figure is too good and the mean with it)" if len(bad) == 1
-                        else f" (AIS unreliable for seeds {', '.join(bad)}: their figures are too good and the mean "
-                             "with them)")
+            variant += (f" (AIS unreliable for seed {bad[0]}: its figure is too good and the mean with it)"
+                        if len(bad) == 1 else f" (AIS unreliable for seeds {', '.join(bad)}: their figures are too "
+                                              "good and the mean with them)")
         if r.get("reused_runs"):  # the same trained runs evaluated again (e.g. with more AIS temperatures)
             ais = (r.get("ais") or {}).get("steps")
             variant += (f" (runs trained at {short_commit(r['reused_runs'].get('trained_at_commit'))} re-evaluated"
