@@ -162,9 +162,10 @@ def select(args, data_dir: Path, threads: int, load_start) -> None:
         if best not in (lrs[0], lrs[-1]):
             break
         trial({"method": "pcd", "lr": best * 4 if best == lrs[-1] else best / 4})
-    # An unreliable AIS estimate (ESS < 10% of runs) makes a too-sharp model look best: such trials cannot win.
-    sound = [r for r in results if not r.get("ais_warning")]
-    best = min(sound, key=lambda r: r["valid_nll_nats"], default=None)
+    # the choice is selection_fields' (a trial whose AIS estimate is unreliable cannot win there)
+    fields = common.selection_fields(results, keys, own, "valid_nll_nats", "yaml_seed_spread_nats")
+    best = next((r for r in results if fields["chosen"] and all(r[k] == v for k, v in fields["chosen"].items())),
+                None)
     if best is None:
         chosen = "none: every trial's AIS estimate is unreliable (raise --set model.ais_steps=N)"
     else:
@@ -178,7 +179,7 @@ def select(args, data_dir: Path, threads: int, load_start) -> None:
                    + ("" if best and tuple(best[k] for k in keys) == own else f" (the YAML has {yours})"),
         "split": "valid", "config": CONFIGS[name], "budget_s": budget,
         "full_setting": budget >= 240 and args.eval_n >= 10000,
-        **common.selection_fields(results, keys, own, "valid_nll_nats", "yaml_seed_spread_nats"),
+        **fields,
         "threads": threads, "load_avg_start": load_start}
     common.emit(record, f"{name}_selection", save=not args.no_record)
 
