@@ -1,5 +1,6 @@
 """`dgm train MODEL --help` shows that model's real defaults and settings; Ctrl-C while `dgm` starts (torch takes
 seconds to import) exits 130 with one line, never a traceback."""
+import os
 import re
 import signal
 import subprocess
@@ -76,6 +77,23 @@ from dgm.cli.entry import main
 sys.exit(main(["train", "vae", "--steps", "1"]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 130, out.stderr
+    assert out.stderr.strip() == "error: interrupted"
+
+
+def test_an_interrupt_inside_exec_code_still_exits_130_under_python_m(tmp_path):
+    # Ctrl-C often lands in code that exec() built (dataclasses while torch._dynamo imports); CPython then
+    # marks the interrupt unhandled even though dgm catches it, and `python -m` used to die by SIGINT (-2).
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch':\n"
+        "            exec('raise KeyboardInterrupt')\n"
+        "sys.meta_path.insert(0, Interrupt())\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "dgm", "train", "vae", "--steps", "1"], capture_output=True,
+                         text=True, timeout=60, env=env)
     assert out.returncode == 130, out.stderr
     assert out.stderr.strip() == "error: interrupted"
 

@@ -9,6 +9,18 @@ import sys
 import threading
 
 
+def interrupted() -> int:
+    """Print the one line for Ctrl-C and return its exit code, 130.
+
+    CPython (3.11) marks a KeyboardInterrupt that escapes code run by exec() of a string (dataclasses and
+    namedtuples build their methods that way, e.g. while torch._dynamo imports) as unhandled even when a
+    caller catches it, and ``python -m dgm`` then kills itself with SIGINT at exit instead of exiting 130.
+    Each exec() of a string resets that mark first, so one that completes clears it."""
+    print("error: interrupted", file=sys.stderr)
+    exec("pass")  # noqa: S102 - clears the interpreter's unhandled-KeyboardInterrupt mark (see above)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``dgm`` with ``argv`` (default sys.argv[1:]); returns the exit code."""
     interrupts: list[int] = []
@@ -26,12 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .main import main as run
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     finally:
         if holding:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     if interrupts:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     return run(argv)

@@ -9,6 +9,7 @@ from typing import Callable
 
 from .. import __version__
 from ..errors import DgmError
+from .entry import interrupted
 from . import classifier_cmd, compare_cmd, data_cmd, eval_cmd, list_cmd, report_cmd, sample_cmd, serve_cmd, train_cmd, viz_cmd
 
 COMMANDS = (train_cmd, classifier_cmd, sample_cmd, eval_cmd, compare_cmd, report_cmd, serve_cmd, viz_cmd, list_cmd, data_cmd)
@@ -44,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # usage errors (exit 2, message printed) and --help / --version (exit 0)
         return int(e.code or 0) if isinstance(e.code, (int, type(None))) else 2
     except KeyboardInterrupt:  # Ctrl-C while the parsers (and the models they list) load
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     verbose = args.verbose or bool(os.environ.get("DGM_DEBUG"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     if not args.command:
@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     except MemoryError:
         print(f"error: out of memory (peak {peak_memory()}); lower --batch-size", file=sys.stderr)
         return 1
