@@ -200,6 +200,17 @@ def load_validation(name: str, train, data_dir: str | Path | None, options: dict
     return carve_validation(train, carve)
 
 
+def default_split(dataset: str) -> str:
+    """test, or the dataset's only split when it has no test split (dSprites: train)."""
+    from .codes import is_codes
+    from .data import datasets
+
+    if dataset.startswith("folder:") or is_codes(dataset) or dataset not in datasets:
+        return "test"
+    splits = datasets.get(dataset).splits
+    return "test" if "test" in splits else splits[0]
+
+
 def load_run_data(ckpt: Checkpoint, split: str = "test", data_dir: str | Path | None = None):
     """The split of the dataset a checkpoint was trained on, prepared the same way."""
     return load_data(ckpt.config["data"]["name"], split, data_dir, ckpt.config.get("data_options"))

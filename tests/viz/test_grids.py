@@ -56,3 +56,28 @@ def test_nearest_neighbours_match_brute_force():
     train = torch.randint(0, 256, (50, 1, 4, 4), dtype=torch.uint8)
     images, dist = neighbour_grid(train[:2].float() / 255, train, k=2)
     assert images.shape == (6, 1, 4, 4) and dist[:, 0].abs().max() < 1e-2  # a copy is its own neighbour (cdist via matmul: ~1e-3 error)
+
+
+def test_neighbours_of_binary_and_per_batch_data():
+    """Binary data (values 0/1) is compared and drawn on its own scale, and a dataset made per batch (dSprites)
+    is searched a chunk at a time, never materialised whole."""
+    from dgm.data.lazy import LazyImages
+    from dgm.viz.neighbours import neighbour_grid
+
+    g = torch.Generator().manual_seed(1)
+    binary = (torch.rand(40, 1, 4, 4, generator=g) < 0.5).to(torch.uint8)
+    made = []
+
+    def make(rows):
+        made.append(len(rows))
+        return binary[rows]
+
+    lazy = LazyImages(make, 40, (1, 4, 4), key="test")
+    images, dist = neighbour_grid(binary[[3, 7]].float(), lazy, k=1, scale=1.0)
+    assert dist[:, 0].abs().max() < 1e-2  # each query finds its own copy
+    assert torch.equal(images[1], binary[3].float()) and torch.equal(images[3], binary[7].float())
+    from dgm.viz.neighbours import _UnitRows, nearest_neighbours
+
+    made.clear()
+    nearest_neighbours(binary[:2].flatten(1).float(), _UnitRows(lazy, 1.0), k=1, chunk=16)
+    assert made[:3] == [16, 16, 8]  # three batches of the pool, never all 40 at once

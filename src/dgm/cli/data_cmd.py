@@ -38,8 +38,13 @@ def run(args: argparse.Namespace) -> int:
         i = ds.info
         line = f"{i.name} [{split}] {i.size} x {tuple(i.shape)} {i.kind}"
         if i.kind != "points":
-            x = ds.data.float()
-            line += f", pixel mean {x.mean():.2f} range {int(ds.data.min())}..{int(ds.data.max())}"
+            held = isinstance(ds.data, torch.Tensor)  # else images made per batch (dSprites): look at a spread
+            pixels = ds.data if held else ds.data[torch.linspace(0, len(ds) - 1, 4096).long()]
+            x = pixels.float()
+            line += f", pixel mean {x.mean():.2f} range {int(pixels.min())}..{int(pixels.max())}"
+            line += "" if held else " (of 4,096 spread images)"
+        if ds.factors is not None:
+            line += ", factors " + ", ".join(f"{n} ({s})" for n, s in zip(ds.factors.names, ds.factors.sizes))
         if ds.labels is not None and i.num_classes:
             counts = torch.bincount(ds.labels, minlength=i.num_classes).tolist()
             line += f", {i.num_classes} classes {counts}"

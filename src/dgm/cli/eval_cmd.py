@@ -16,9 +16,10 @@ import torch
 
 from ..errors import ConfigError, DataError, DgmError
 from ..metrics.evaluate import ALL_METRICS, DATA_METRICS, data_record, parse_metrics, quality_record
+from ..metrics.disentanglement import disentanglement_record, factors_of, model_codes
 from ..metrics.features import default_feature_net, load_feature_net
 from ..metrics.quality import QUALITY_METRICS
-from ..runs import load_data, load_run, load_run_data, sample_images
+from ..runs import default_split, load_data, load_run, load_run_data, sample_images
 from ..viz.grids import to_uint8
 from .common import (SAMPLE_OPTIONS, ShownDefaultsFormatter, add_data_dir, add_device, add_sample_options,
                      positive_int, requested_labels, sample_options)
@@ -36,7 +37,8 @@ def add_parser(sub) -> None:
     p.add_argument("target", nargs="?", help="run directory, checkpoint directory or samples .npz")
     p.add_argument("--metrics", default="auto", help="comma-separated metrics, or auto (all the model supports)")
     p.add_argument("--dataset", help="reference dataset (default: the run's; required for .npz)")
-    p.add_argument("--split", default="test", help="reference / likelihood split")
+    p.add_argument("--split", help="reference / likelihood split (default: test, or the dataset's only split: "
+                   "dSprites has train alone)")
     p.add_argument("-n", type=positive_int, default=10000, help="samples generated for quality metrics; also "
                    "caps the test examples used for likelihoods")
     p.add_argument("--features", help="feature network (default: bundled classifier for MNIST-like data, "
@@ -50,6 +52,9 @@ def add_parser(sub) -> None:
                    "(default: the run's model.ais_steps, the paper's 14,500)")
     p.add_argument("--ais-runs", type=positive_int, help="energy models: AIS runs (default: the run's model.ais_runs)")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and of the test-set binarisation")
+    p.add_argument("--factor-samples", type=float, default=1.0, metavar="SCALE", help="disentanglement: scale the "
+                   "metrics' sample counts (1: 1,000 + 500 votes or points of 64 pairs, 10,000 codes for MIG, "
+                   "2,000 + 1,000 for DCI)")
     add_sample_options(p)
     p.add_argument("--labels", help="conditional or guided sampling: the classes asked for, a comma list cycled "
                    "over the samples or 'all'; the classes metric then reports label agreement (a samples .npz "
@@ -67,6 +72,9 @@ def feature_net_for(args: argparse.Namespace, dataset: str, kind: str):
     by name; then the reason, which the record keeps and stderr shows (auto never drops FID silently)."""
     if kind == "points":
         return None, "2-D points have no feature network: sample-quality metrics need images"
+    asked = [m.strip() for m in args.metrics.split(",")]
+    if args.metrics != "auto" and not args.features and not any(m in QUALITY_METRICS for m in asked):
+        return None, None  # no sample-quality metric asked for: no feature network to load
     name = args.features or default_feature_net(dataset)
     try:
         return load_feature_net(name), None
@@ -92,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("evaluating a samples file needs --dataset (the reference, e.g. mnist)")
         samples, asked = read_samples(target, with_labels=True)
         dataset = args.dataset
+        args.split = args.split or default_split(dataset)
         reference = load_data(dataset, args.split, args.data_dir)
         if reference.info.kind == "points":
             raise DataError(f"{target} holds images {tuple(samples.shape[1:])} but {dataset} is 2-D points "
@@ -101,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         model, ckpt = load_run(target, device=args.device)
         set_ais(model, args.ais_steps, args.ais_runs)
         dataset = args.dataset or ckpt.config["data"]["name"]
+        args.split = args.split or default_split(dataset)
         reference = load_run_data(ckpt, args.split, args.data_dir) if not args.dataset else \
             load_data(dataset, args.split, args.data_dir)
         record = {"run": str(target), "checkpoint": str(ckpt.path), "model": ckpt.config["model"], "dataset": dataset}
@@ -118,14 +128,16 @@ def run(args: argparse.Namespace) -> int:
         images = image_reference(reference.info, args.split, args.data_dir)
         dataset = images.info.name
     net, skipped = feature_net_for(args, dataset, images.info.kind)
-    metrics = parse_metrics(args.metrics, model, net is not None)
+    metrics = parse_metrics(args.metrics, model, net is not None, getattr(reference, "factors", None) is not None)
     record.update({"split": args.split, "seed": args.seed, "metrics": {}})
     if skipped and args.metrics == "auto":
         record["quality_skipped"] = skipped
         if reference.info.kind != "points":
             print(f"dgm eval: warning: {skipped}", file=sys.stderr)
     if model is not None and any(m in DATA_METRICS for m in metrics):
-        data = reference.subset(slice(0, args.n))
+        # the first -n examples; of a factor grid (dSprites: ordered by its factors) a seeded random -n
+        data = reference.subset(slice(0, args.n)) if getattr(reference, "factors", None) is None else \
+            reference.subset(torch.randperm(len(reference), generator=torch.Generator().manual_seed(args.seed))[:args.n])
         record["n_test"] = len(data)
         bound_options = {}
         if args.bound_terms is not None:
@@ -138,6 +150,11 @@ def run(args: argparse.Namespace) -> int:
         for m in record["metrics"].values():
             if isinstance(m, dict) and m.get("ais_warning"):
                 print(f"dgm eval: warning: {m['ais_warning']}", file=sys.stderr)
+    if model is not None and "disentanglement" in metrics:  # the whole factor grid, not the first -n rows
+        t_factors = time.perf_counter()
+        record["metrics"]["disentanglement"] = disentanglement_record(
+            model_codes(model, reference, seed=args.seed), factors_of(reference), args.seed, args.factor_samples)
+        record["metrics"]["disentanglement"]["protocol"]["seconds"] = round(time.perf_counter() - t_factors, 2)
     if net is not None and any(m in QUALITY_METRICS for m in metrics):
         if samples is None:
             t_sample = time.perf_counter()

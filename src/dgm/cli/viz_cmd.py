@@ -9,10 +9,10 @@ import torch
 
 from ..errors import ConfigError
 from ..models.base import LatentGenerator, LatentModel
-from ..runs import load_run, load_run_data, sample_images
-from ..viz.grids import save_grid
+from ..runs import default_split, load_run, load_run_data, sample_images
+from ..viz.grids import save_grid, save_scatter
 from ..viz.generator_latent import interpolate_drawn, traverse_codes
-from ..viz.latent import interpolate, manifold, traverse
+from ..viz.latent import interpolate, manifold, traversal_dims, traverse
 from ..viz.neighbours import neighbour_grid
 from .common import ShownDefaultsFormatter, add_data_dir, output_file, positive_float, positive_int
 
@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
                        "sample (first column) beside its nearest training images in pixel space, to spot copies.",
                        formatter_class=ShownDefaultsFormatter)
     p.add_argument("run_dir")
-    p.add_argument("kind", choices=("interpolate", "traverse", "manifold", "neighbours"))
+    p.add_argument("kind", choices=("interpolate", "traverse", "manifold", "neighbours", "latent-scatter"))
     p.add_argument("--out", required=True, type=output_file, help="FILE.png")
     p.add_argument("--rows", type=positive_int, default=8, help="pairs (interpolate) or latent dims (traverse)")
     p.add_argument("--steps", type=positive_int, default=10, help="images per row")
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "neighbours":
         train = load_run_data(ckpt, "train", args.data_dir)
         samples = sample_images(model, args.rows, seed=args.seed)
-        images, dist = neighbour_grid(samples, train.data, k=args.steps - 1)
+        images, dist = neighbour_grid(samples, train.data, k=args.steps - 1,
+                                      scale=1.0 if train.info.kind == "binary" else 255.0)
         save_grid(images, Path(args.out), nrow=args.steps)
         print(f"wrote neighbours grid to {args.out} (nearest L2 distance per sample: "
               f"{', '.join(f'{d:.2f}' for d in dist[:, 0].tolist())})")
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         return _generator_pictures(model, ckpt, args)
     if not isinstance(model, LatentModel):
         raise ConfigError(f"{ckpt.config['model']} has no latent space (encode/decode) to draw")
+    if args.kind == "latent-scatter":
+        return _latent_scatter(model, ckpt, args)
     if args.kind == "manifold":
         if model.latent_dim != 2:
             raise ConfigError(f"the manifold grid needs a 2-D latent space; this {ckpt.config['model']} has "
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         images = manifold(model, n=args.steps)
         nrow = args.steps
     else:
-        data = load_run_data(ckpt, "test", args.data_dir)
+        data = load_run_data(ckpt, default_split(ckpt.config["data"]["name"]), args.data_dir)
         g = torch.Generator().manual_seed(args.seed)
         idx = torch.randperm(len(data), generator=g)[: 2 * args.rows]
         with torch.no_grad():
@@ -73,17 +76,39 @@ def run(args: argparse.Namespace) -> int:
         if args.kind == "interpolate":
             images = interpolate(model, z[: args.rows], z[args.rows : 2 * args.rows], args.steps, args.spherical)
         else:
-            dims = list(range(min(args.rows, model.latent_dim)))
+            dims, lines = traversal_dims(model, data, args.rows, args.seed)
             images = traverse(model, z[0], dims, args.span or 3.0, args.steps)
+            print("\n".join(lines))
         nrow = args.steps
     save_grid(images, Path(args.out), nrow=nrow)
     print(f"wrote {args.kind} grid to {args.out}")
     return 0
 
 
+@torch.no_grad()
+def _latent_scatter(model, ckpt, args: argparse.Namespace) -> int:
+    """Codes of up to 5,000 examples of the run's evaluation split, coloured by class; the first two dims."""
+    data = load_run_data(ckpt, default_split(ckpt.config["data"]["name"]), args.data_dir)
+    g = torch.Generator().manual_seed(args.seed)
+    idx = torch.randperm(len(data), generator=g)[:5000]
+    x = model.prepare(data.data[idx], g, train=False).to(model.device)
+    codes = torch.cat([model.encode(part) for part in x.split(500)]).cpu()
+    if codes.shape[1] < 2:
+        raise ConfigError(f"latent-scatter draws 2-D codes; this {ckpt.config['model']} has {codes.shape[1]}")
+    labels = data.labels[idx] if data.labels is not None else None
+    save_scatter(codes[:, :2], Path(args.out), labels=labels)
+    note = "" if codes.shape[1] == 2 else f" (the first 2 of {codes.shape[1]} dims)"
+    print(f"wrote a scatter of {len(codes)} codes{note} to {args.out}")
+    if hasattr(model, "prior_share") and codes.shape[1] == model.latent_dim:
+        print(f"share of codes inside the prior's 95% highest-density region: {model.prior_share(codes):.3f}")
+    return 0
+
+
 def _generator_pictures(model, ckpt, args: argparse.Namespace) -> int:
     """interpolate / traverse for models that draw their latents (GANs): no test data needed."""
     g = torch.Generator().manual_seed(args.seed)
+    if args.kind == "latent-scatter":
+        raise ConfigError(f"{ckpt.config['model']} has no encoder: latent-scatter draws the codes of data")
     if args.kind == "manifold":
         raise ConfigError(f"{ckpt.config['model']} has no 2-D latent manifold to draw; try interpolate or traverse")
     if args.kind == "interpolate":

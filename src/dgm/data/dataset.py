@@ -9,6 +9,8 @@ from typing import Iterator
 import torch
 
 from ..errors import DataError
+from .factors import Factors
+from .lazy import LazyImages
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,13 @@ class ImageDataset:
 
     data: (N, C, H, W) uint8 with values 0..255 (kind "image") or 0/1 (kind "binary"),
           (N, 2) float32 (kind "points"), or (N, L) int16 code indices (kind "codes", an autoencoder's code
-          maps flattened and concatenated, top level first). labels: (N,) int64, or None.
+          maps flattened and concatenated, top level first); or a LazyImages that makes uint8 image batches
+          when indexed (datasets too large to hold, dSprites). labels: (N,) int64, or None. factors: the
+          ground-truth factors of variation of each sample (dSprites), or None.
     """
 
-    def __init__(self, data: torch.Tensor, labels: torch.Tensor | None, info: DatasetInfo):
+    def __init__(self, data: torch.Tensor | LazyImages, labels: torch.Tensor | None, info: DatasetInfo,
+                 factors: Factors | None = None):
         if info.kind == "points":
             if data.dtype != torch.float32 or data.dim() != 2:
                 raise DataError(f"{info.name}: points must be float32 (N, D), got {data.dtype} {tuple(data.shape)}")
@@ -58,8 +63,11 @@ class ImageDataset:
             raise DataError(f"dataset {info.name} ({info.split}) is empty")
         if labels is not None and len(labels) != len(data):
             raise DataError(f"{info.name}: {len(labels)} labels for {len(data)} samples")
+        if factors is not None and len(factors) != len(data):
+            raise DataError(f"{info.name}: factors of {len(factors)} samples for {len(data)} samples")
         self.data = data.contiguous()
         self.labels = labels.to(torch.int64) if labels is not None else None
+        self.factors = factors  # ground-truth factors of variation (dSprites), or None
         self.info = dataclasses.replace(info, shape=tuple(data.shape[1:]), size=len(data))
 
     def __len__(self) -> int:
@@ -71,11 +79,16 @@ class ImageDataset:
 
     def subset(self, index: torch.Tensor | slice) -> "ImageDataset":
         """A dataset of the chosen samples (e.g. ``ds.subset(slice(0, 1000))``)."""
-        return ImageDataset(self.data[index], self.labels[index] if self.labels is not None else None, self.info)
+        data = self.data.select(index) if isinstance(self.data, LazyImages) else self.data[index]
+        return ImageDataset(data, self.labels[index] if self.labels is not None else None, self.info,
+                            self.factors.subset(index) if self.factors is not None else None)
 
     def checksum(self) -> str:
         """sha256 of the samples and labels, to key caches of features computed on this data."""
-        h = hashlib.sha256(self.data.numpy().tobytes())
+        if isinstance(self.data, LazyImages):  # images made from a versioned source: hash the source and the rows
+            h = hashlib.sha256(self.data.key.encode() + self.data.rows.numpy().tobytes())
+        else:
+            h = hashlib.sha256(self.data.numpy().tobytes())
         if self.labels is not None:
             h.update(self.labels.numpy().tobytes())
         return h.hexdigest()

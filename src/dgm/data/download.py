@@ -47,12 +47,33 @@ USER_AGENT = _user_agent()
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A file to fetch: its name on disk, https mirrors tried in order, its pinned sha256, and manual instructions."""
+    """A file to fetch: its name on disk, https mirrors tried in order, its pinned sha256, and manual instructions.
+
+    Where no sha256 is published (and none could be computed here), ``sha256`` is empty and ``git_blob_sha1``
+    pins the file by its upstream git repository's own object id instead.
+    """
 
     name: str
     urls: tuple[str, ...]
     sha256: str
     note: str = ""  # how to get the file by hand (shown when there is no URL or every mirror failed)
+    git_blob_sha1: str = ""
+
+    def __post_init__(self):
+        if not self.sha256 and not self.git_blob_sha1:
+            raise ValueError(f"{self.name}: pin a sha256 or a git blob sha1")
+
+    @property
+    def pin(self) -> str:
+        """The pinned digest, named: 'sha256 <hex>' or 'git blob sha1 <hex>'."""
+        return f"sha256 {self.sha256}" if self.sha256 else f"git blob sha1 {self.git_blob_sha1}"
+
+    def digest_of(self, path: Path) -> str:
+        """The digest of ``path`` of the pinned kind (hex)."""
+        return sha256_of(path) if self.sha256 else git_blob_sha1_of(path)
+
+    def matches(self, path: Path) -> bool:
+        return self.digest_of(path) == (self.sha256 or self.git_blob_sha1)
 
 
 class _Retryable(Exception):
@@ -97,6 +118,15 @@ def backoff_delay(attempt: int, base: float, cap: float = 10.0) -> float:
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file, read in chunks."""
     h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def git_blob_sha1_of(path: Path) -> str:
+    """Hex git object id of a file: sha1 of ``b"blob <size>\\0"`` followed by its bytes."""
+    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
@@ -181,13 +211,13 @@ def _try_mirror(f: RemoteFile, url: str, part: Path, dest: Path, opts: dict, fai
     for attempt in range(retries + 1):
         try:
             _stream(url, part, opts["timeout"], opts["allow"], opts["progress"])
-            actual = sha256_of(part)
-            if actual == f.sha256:
+            if f.matches(part):
                 os.replace(part, dest)  # atomic: the final name appears only once verified
                 return True
+            actual = f.digest_of(part)
             bad_hashes.append(actual)
             part.unlink(missing_ok=True)  # a wrong hash cannot be resumed into a right one
-            raise _Retryable(f"sha256 mismatch, got {actual}")
+            raise _Retryable(f"{f.pin.rsplit(' ', 1)[0]} mismatch, got {actual}")
         except _Fatal as e:
             failures.append(f"{url} ({e})")
             return False
@@ -207,7 +237,7 @@ def fetch_one(f: RemoteFile, folder: Path, *, retries: int = 3, timeout: float =
               max_backoff: float = 10.0, allow_insecure_localhost: bool | None = None, progress: bool = True) -> Path:
     """Download ``f`` into ``folder``: mirrors in order, retries with backoff, resume, sha256, atomic rename."""
     dest = folder / f.name
-    if dest.is_file() and sha256_of(dest) == f.sha256:
+    if dest.is_file() and f.matches(dest):
         return dest
     if not f.urls:
         how = f"; {f.note}" if f.note else ""
@@ -232,7 +262,7 @@ def fetch_one(f: RemoteFile, folder: Path, *, retries: int = 3, timeout: float =
     got = bad_hashes[-1] if bad_hashes else "no complete download"
     how = f"; or {f.note}, into {folder}" if f.note else f"; or download it by hand into {folder}"
     raise DataError(
-        f"could not download {f.name}: tried {'; '.join(failures)}; expected sha256 {f.sha256}, got {got}{how}"
+        f"could not download {f.name}: tried {'; '.join(failures)}; expected {f.pin}, got {got}{how}"
     )
 
 

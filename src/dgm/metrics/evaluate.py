@@ -7,20 +7,25 @@ import torch
 
 from ..data.dataset import ImageDataset
 from ..errors import ConfigError
-from ..models.base import GenerativeModel, HasELBO, HasLogProb, LatentModel, Reconstructs
+from ..models.base import Classifies, GenerativeModel, HasELBO, HasLogProb, LatentModel, Reconstructs
+from .classification import classification_accuracy
 from .features import FeatureNet
 from .latent import active_units, latent_means
 from .likelihood import negative_log_likelihood
 from .quality import QUALITY_METRICS, reference_features, sample_quality
 from .reconstruction import reconstruction_error
 
-DATA_METRICS = ("nll", "elbo", "iwae", "au", "recon")  # the model on test examples (quality: on its samples)
-ALL_METRICS = DATA_METRICS + QUALITY_METRICS
-NEEDS = {"nll": HasLogProb, "elbo": HasELBO, "iwae": HasELBO, "au": LatentModel, "recon": Reconstructs}
+DATA_METRICS = ("nll", "elbo", "iwae", "au", "recon", "accuracy")  # the model on test examples (quality: on its samples)
+FACTOR_METRICS = ("disentanglement",)  # the model's codes against a dataset's ground-truth factors (dSprites)
+ALL_METRICS = DATA_METRICS + FACTOR_METRICS + QUALITY_METRICS
+NEEDS = {"nll": HasLogProb, "elbo": HasELBO, "iwae": HasELBO, "au": LatentModel, "recon": Reconstructs,
+         "disentanglement": LatentModel, "accuracy": Classifies}
 
 
-def parse_metrics(text: str, model: GenerativeModel | None, quality_available: bool) -> list[str]:
-    """'auto' or a comma list -> the metrics to compute, checked against the model's capabilities."""
+def parse_metrics(text: str, model: GenerativeModel | None, quality_available: bool, has_factors: bool = False
+                  ) -> list[str]:
+    """'auto' or a comma list -> the metrics to compute, checked against the model's capabilities
+    (``has_factors``: the data has ground-truth factors, so auto adds disentanglement for latent models)."""
     if text == "auto":
         chosen = []
         if model is not None:
@@ -30,6 +35,8 @@ def parse_metrics(text: str, model: GenerativeModel | None, quality_available: b
                 chosen += ["elbo", "iwae"] if model.importance_weighted else ["elbo"]
             chosen += ["au"] if isinstance(model, LatentModel) and isinstance(model, HasELBO) else []
             chosen += ["recon"] if isinstance(model, Reconstructs) else []
+            chosen += ["accuracy"] if isinstance(model, Classifies) else []
+            chosen += ["disentanglement"] if has_factors and isinstance(model, LatentModel) else []
         return chosen + (list(QUALITY_METRICS) if quality_available else [])
     chosen = [m.strip() for m in text.split(",") if m.strip()]
     for m in chosen:
@@ -40,6 +47,8 @@ def parse_metrics(text: str, model: GenerativeModel | None, quality_available: b
         if m in NEEDS and (model is None or not isinstance(model, NEEDS[m])):
             what = "a samples file" if model is None else type(model).__name__
             raise ConfigError(f"metric {m} needs a model with {NEEDS[m].__name__}; {what} has none")
+        if m in FACTOR_METRICS and not has_factors:
+            raise ConfigError(f"metric {m} needs a dataset with ground-truth factors (dsprites, dsprites-gen)")
         if m == "iwae" and not model.importance_weighted:
             raise ConfigError(f"metric iwae: {type(model).__name__}'s bound has no importance-weighted form; use "
                               "elbo (or nll)")
@@ -72,6 +81,8 @@ def data_record(model: GenerativeModel, data: ImageDataset, metrics: list[str], 
             out["active_units"] = {"count": count, "of": int(var.numel()), "threshold": 0.01}
         elif m == "recon":
             out["reconstruction"] = reconstruction_error(model, data, batch_size, seed)
+        elif m == "accuracy":
+            out["classification"] = classification_accuracy(model, data, seed=seed)
     return out
 
 

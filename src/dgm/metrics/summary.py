@@ -34,7 +34,29 @@ def record_rows(record: dict) -> list[tuple[str, str, str]]:
                     rows.append(("codes used", f"{used:.4f}", f"of the codebook; perplexity {perplexity:.1f}"))
         elif name == "quality":
             rows += quality_rows(m)
+        elif name == "disentanglement":
+            rows += disentanglement_rows(m)
+        elif name == "classification":
+            rows.append(("classification error", f"{m['error']:.4f}", f"accuracy {m['accuracy']:.4f} on {m['n']} "
+                         f"{m['split']} examples"))
     return rows
+
+
+def disentanglement_rows(d: dict) -> list[tuple[str, str, str]]:
+    """(metric, value, note) rows of a disentanglement record (dSprites' factors)."""
+    p = d["protocol"]
+    factors = f"factors {', '.join(p['factors'])}"
+    return [
+        ("FactorVAE metric", f"{d['factor_vae']['eval_accuracy']:.4f}",
+         f"majority vote, {p['votes'][0]} + {p['votes'][1]} votes of 64; {d['factor_vae']['active_codes']} active "
+         f"codes; chance {1 / len(p['factors']):.2f}"),
+        ("beta-VAE metric", f"{d['beta_vae']['eval_accuracy']:.4f}", "linear classifier on mean |z1 - z2| of 64 pairs"),
+        ("MIG", f"{d['mig']['mig']:.4f}", f"{p['mig_samples']} codes, {p['mig_bins']} bins; per factor "
+         f"{' / '.join(f'{x:.3f}' for x in d['mig']['per_factor'])}"),
+        ("DCI disentanglement", f"{d['dci']['disentanglement']:.4f}",
+         f"completeness {d['dci']['completeness']:.4f}, informativeness {d['dci']['informativeness']:.4f} "
+         f"({d['dci']['importance']} importance, {p['dci_samples'][0]} + {p['dci_samples'][1]} codes); {factors}"),
+    ]
 
 
 def quality_rows(q: dict) -> list[tuple[str, str, str]]:
@@ -72,6 +94,11 @@ def headline(record: dict) -> dict[str, object]:
             row[f"{name} bits/dim"] = round(m["bits_per_dim"], 4)
         elif name == "active_units":
             row["active units"] = m["count"]
+        elif name == "classification":
+            row["error"] = round(m["error"], 4)
+        elif name == "disentanglement":
+            row["FactorVAE metric"] = round(m["factor_vae"]["eval_accuracy"], 4)
+            row["MIG"] = round(m["mig"]["mig"], 4)
         elif name == "quality":
             row["features"] = m["protocol"]["feature_net"]
             for key, path in (("FID", ("fid",)), ("KID", ("kid", "kid_mean")), ("IS", ("is", "is_mean")),

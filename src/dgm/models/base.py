@@ -26,6 +26,9 @@ class Batch:
     x: torch.Tensor
     y: torch.Tensor | None = None
     step: int = 0  # the trainer's global step, for schedules (e.g. the beta-VAE capacity C)
+    # semi-supervised models (``labels_per_class`` > 0): a batch (x, y) of the fixed labelled subset; their
+    # main batches then come without labels (y None)
+    labelled: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 @dataclass
@@ -263,6 +266,14 @@ class Reconstructs(Protocol):
     as ``prepare`` gives it (the decoder's mean of the encoded x); scored by `dgm eval --metrics recon`."""
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Classifies(Protocol):
+    """Models that name the class of their input: ``classify(x) -> (B, K)`` logits for x as ``prepare`` gives
+    it (the semi-supervised AAE); scored by `dgm eval --metrics accuracy` on the test split."""
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ import torch
 
 from .. import __version__
 from ..data.dataset import ImageDataset, iterate_batches
+from ..data.semi_supervised import LabelledBatches
 from ..data.transforms import random_hflip
 from ..errors import CheckpointError, DivergenceError, Interrupted
 from ..models.base import Batch, GenerativeModel
@@ -75,6 +76,10 @@ class Trainer:
         self._loss = torch.compile(model.loss) if self.config.compile else model.loss
         self.callbacks = list(callbacks) if callbacks is not None else default_callbacks(self, progress)
         self._check_phases()
+        # semi-supervised models learn labels from a fixed subset only (their main batches come unlabelled)
+        per_class = int(getattr(model, "labels_per_class", 0) or 0)
+        self.labelled = LabelledBatches(data, per_class, int(getattr(model.config, "label_seed", 0)),
+                                        int(getattr(model, "labelled_batch_size", 100))) if per_class else None
         # the data order and augmentation draw from the trainer's own generator; the global RNGs (the models'
         # noise) are the caller's: seed_everything before building the model, as `dgm train` does. Building a
         # trainer never reseeds them (it would silently reset a notebook's or another trainer's stream).
@@ -175,6 +180,10 @@ class Trainer:
                     if self.config.channels_last and x.dim() == 4:
                         x = x.contiguous(memory_format=torch.channels_last)
                     batch = Batch(x, y, self.step)
+                    if self.labelled is not None:
+                        xl, yl = self.labelled.batch(self.step)
+                        xl = self.model.prepare(xl, self.data_generator, True).to(self.device, non_blocking=True)
+                        batch = Batch(x, None, self.step, labelled=(xl, yl.to(self.device, non_blocking=True)))
                     self.apply_lr()
                     logs = self.train_step(batch)
                     self.step += 1
@@ -272,7 +281,7 @@ class Trainer:
 
     # --- checkpoints ------------------------------------------------------------------------
     def checkpoint_config(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model_name,
             "model_config": to_dict(self.model.config),
             "data": self.data.info.to_dict(),
@@ -280,6 +289,9 @@ class Trainer:
             "train": to_dict(self.config),
             "versions": {"dgm": __version__, "torch": str(torch.__version__), "python": platform.python_version()},
         }
+        if self.labelled is not None:  # which labels a semi-supervised run learnt from
+            out["labelled_subset"] = self.labelled.record()
+        return out
 
     def save_checkpoint(self, best: bool = False) -> Path:
         """Commit a checkpoint of everything needed to resume exactly; returns its directory. ``best``: into

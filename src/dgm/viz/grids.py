@@ -54,9 +54,14 @@ def grid_png(images: torch.Tensor, nrow: int | None = None, scale: int = 2) -> b
     return buf.getvalue()
 
 
+PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))  # one colour per class (mod 10)
+
+
 def save_scatter(points: torch.Tensor, path: str | Path, reference: torch.Tensor | None = None,
-                 size: int = 512, extent: float | None = None) -> Path:
-    """Scatter plot of (N, 2) points (blue) over optional reference points (grey) as a PNG."""
+                 size: int = 512, extent: float | None = None, labels: torch.Tensor | None = None) -> Path:
+    """Scatter plot of (N, 2) points (blue, or coloured by ``labels`` (N,) with a legend) over optional
+    reference points (grey) as a PNG."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pts = points.detach().float().cpu()
@@ -70,11 +75,18 @@ def save_scatter(points: torch.Tensor, path: str | Path, reference: torch.Tensor
     def pix(p: torch.Tensor) -> np.ndarray:
         return ((p.numpy() / extent + 1) / 2 * (size - 1)).round()
 
-    for data, colour in ((ref, (190, 190, 190)), (pts, (31, 90, 200))):
-        if data is None:
-            continue
-        for x, y in pix(data):
-            draw.point((x, size - 1 - y), fill=colour)
+    if ref is not None:
+        for x, y in pix(ref):
+            draw.point((x, size - 1 - y), fill=(190, 190, 190))
+    if labels is None:
+        for x, y in pix(pts):
+            draw.point((x, size - 1 - y), fill=(31, 90, 200))
+    else:
+        for (x, y), k in zip(pix(pts), labels.tolist()):
+            draw.ellipse((x - 1, size - 2 - y, x + 1, size - y), fill=PALETTE[k % len(PALETTE)])
+        for row, k in enumerate(sorted(set(labels.tolist()))[:20]):
+            draw.rectangle((6, 6 + 12 * row, 14, 14 + 12 * row), fill=PALETTE[k % len(PALETTE)])
+            draw.text((18, 4 + 12 * row), str(k), fill=(0, 0, 0))
     img.save(path)
     return path
 

@@ -47,3 +47,52 @@ def manifold(model: LatentModel, n: int = 20, low: float = 0.05, high: float = 0
     q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(low, high, n))
     zy, zx = torch.meshgrid(q.flip(0), q, indexing="ij")
     return model.decode(torch.stack([zx, zy], -1).reshape(-1, 2))
+
+
+@torch.no_grad()
+def kl_per_dim(model, x: torch.Tensor) -> torch.Tensor | None:
+    """Mean KL(q(z_d | x) || N(0, 1)) of each latent dim over a batch x (as ``prepare`` gives it) -> (L,) nats,
+    or None for a model without a Gaussian posterior (``posterior(x) -> (mu, logvar)``)."""
+    if not hasattr(model, "posterior"):
+        return None
+    mu, logvar = model.posterior(x)
+    return (0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).mean(0).cpu()
+
+
+def captured_factors(codes: torch.Tensor, factor_indices: torch.Tensor, names: tuple[str, ...], bins: int = 20
+                     ) -> list[tuple[str, float]]:
+    """For each code dim of (N, L) codes: the factor it shares most information with and that information over
+    the factor's entropy (0: none, 1: the dim determines the factor), from (N, K) factor indices."""
+    from ..metrics.disentanglement import discretize, entropy, mutual_information
+
+    discrete = discretize(codes.double(), bins)
+    h = [max(entropy(factor_indices[:, k]), 1e-12) for k in range(len(names))]
+    out = []
+    for d in range(codes.shape[1]):
+        share = [mutual_information(discrete[:, d], factor_indices[:, k]) / h[k] for k in range(len(names))]
+        best = max(range(len(names)), key=lambda k: share[k])
+        out.append((names[best], share[best]))
+    return out
+
+
+@torch.no_grad()
+def traversal_dims(model, data, rows: int, seed: int = 0, n: int = 2000) -> tuple[list[int], list[str]]:
+    """The latent dims a traversal grid shows, most informative first (by mean KL where the model has a Gaussian
+    posterior, else in order), with one line per row naming its KL and, when ``data`` has ground-truth factors
+    (dSprites), the factor that dim captures."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(data), generator=g)[:n]
+    x = model.prepare(data.data[idx], g, train=False).to(model.device)
+    kl = kl_per_dim(model, x)
+    order = torch.argsort(kl, descending=True, stable=True).tolist() if kl is not None else \
+        list(range(model.latent_dim))
+    dims = order[:min(rows, model.latent_dim)]
+    factors = getattr(data, "factors", None)
+    named = captured_factors(model.encode(x).cpu(), factors.indices[idx], factors.names) if factors else None
+    lines = []
+    for row, d in enumerate(dims):
+        line = f"row {row}: z{d}" + (f", KL {float(kl[d]):.2f} nats" if kl is not None else "")
+        if named:
+            line += f", captures {named[d][0]} (MI / H = {named[d][1]:.2f})"
+        lines.append(line)
+    return dims, lines

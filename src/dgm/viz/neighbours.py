@@ -19,16 +19,29 @@ def nearest_neighbours(queries: torch.Tensor, pool: torch.Tensor, k: int = 5, ch
     return best_d, best_i
 
 
-def neighbour_grid(samples: torch.Tensor, train: torch.Tensor, k: int = 5,
-                   features: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """samples float (S, C, H, W) in [0, 1], train uint8 (N, C, H, W) -> (images ((S * (k+1)), C, H, W), distances).
+class _UnitRows:
+    """Training images as flat [0, 1] rows, converted a chunk at a time (a dataset made per batch, dSprites,
+    is never materialised whole)."""
+
+    def __init__(self, images, scale: float):
+        self.images, self.scale = images, scale
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index) -> torch.Tensor:
+        return self.images[index].flatten(1).float() / self.scale
+
+
+def neighbour_grid(samples: torch.Tensor, train, k: int = 5,
+                   features: tuple[torch.Tensor, torch.Tensor] | None = None, scale: float = 255.0
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """samples float (S, C, H, W) in [0, 1], train uint8 (N, C, H, W) with values 0..``scale`` (255; binary
+    data 1), a tensor or images made per batch -> (images ((S * (k+1)), C, H, W), distances).
 
     Each row is a sample followed by its k nearest training images, in pixel space unless ``features``
     (sample features, training features) are given."""
-    if features is None:
-        q, pool = samples.flatten(1), train.flatten(1).float() / 255.0
-    else:
-        q, pool = features
+    q, pool = (samples.flatten(1), _UnitRows(train, scale)) if features is None else features
     dist, idx = nearest_neighbours(q, pool, k)
-    rows = [torch.cat([samples[i : i + 1].float(), train[idx[i]].float() / 255.0]) for i in range(len(samples))]
+    rows = [torch.cat([samples[i : i + 1].float(), train[idx[i]].float() / scale]) for i in range(len(samples))]
     return torch.cat(rows), dist

@@ -174,7 +174,7 @@ def smoothed(points: list[tuple[float, float]], weight: float) -> list[tuple[flo
 def draw_pictures(view: RunView, data_dir: str | Path | None, seed: int = 0) -> None:
     """Add the checkpoint's pictures to ``view`` (each one that cannot be drawn goes to ``left_out`` with why)."""
     from ..models.base import LatentGenerator, LatentModel
-    from ..runs import load_run, load_run_data, sample_images
+    from ..runs import default_split, load_run, load_run_data, sample_images
     from .generator_latent import interpolate_drawn, traverse_codes
     from .latent import interpolate, traverse
     from .neighbours import neighbour_grid
@@ -206,7 +206,7 @@ def draw_pictures(view: RunView, data_dir: str | Path | None, seed: int = 0) -> 
 
     def test_images():
         if not test_data:
-            test_data.append(load_run_data(ckpt, "test", data_dir))
+            test_data.append(load_run_data(ckpt, default_split(ckpt.config["data"]["name"]), data_dir))
         return test_data[0]
 
     def latent_pictures() -> None:
@@ -255,7 +255,7 @@ def draw_pictures(view: RunView, data_dir: str | Path | None, seed: int = 0) -> 
     def neighbours():
         train = load_run_data(ckpt, "train", data_dir)
         samples = sample_images(model, 8, seed=seed)
-        images, dist = neighbour_grid(samples, train.data, k=7)
+        images, dist = neighbour_grid(samples, train.data, k=7, scale=1.0 if train.info.kind == "binary" else 255.0)
         return Picture("Nearest training neighbours", "each sample (first column) beside its 7 nearest training "
                        f"images in pixel space (L2 distance to the nearest: "
                        f"{', '.join(f'{d:.2f}' for d in dist[:, 0].tolist())})", grid_png(images, nrow=8))

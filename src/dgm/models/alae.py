@@ -1,0 +1,121 @@
+"""Adversarial latent autoencoder (Pidhorskyi et al. 2020), the MLP version of the paper's MNIST experiment: a
+mapping F: z -> w, a generator G: w -> x, an encoder E: x -> w and a discriminator D on w, so the critic of an
+image is D(E(x)). Three phases a step, as optimizer groups (the paper's Algorithm 1):
+
+- discriminator (E and D): softplus(D(E(G(F(z))))) + softplus(-D(E(x))) + gamma/2 ||grad_x D(E(x))||^2 (R1);
+- generator (F and G): softplus(-D(E(G(F(z)))));
+- latent (E and G): ||w - E(G(w))||^2 with w = F(z) held fixed: the reconstruction is in the latent space W.
+
+Images are modelled in [-1, 1] (G ends in tanh); ``encode`` gives w, ``decode`` G(w) in [0, 1]."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import positive
+from ..data.dataset import DatasetInfo
+from ..nn import MLP
+from .base import Batch, GenerativeModel, OptimizerGroup
+from .registry import register_model
+
+
+@dataclass(frozen=True)
+class ALAEConfig:
+    """Sizes of z and w, the widths of F, G, E and D (leaky ReLU 0.2), and the R1 weight gamma."""
+
+    latent_dim: int = 50  # z
+    w_dim: int = 50
+    mapping_hidden: tuple[int, ...] = (1024, 1024)
+    hidden: tuple[int, ...] = (1024, 1024)  # G, and E mirrored
+    disc_hidden: tuple[int, ...] = (1024,)
+    r1_gamma: float = 10.0
+    lr_d: float = 2e-3  # the paper's Adam (beta1 0, beta2 0.99) at 0.002
+    lr_g: float = 2e-3
+
+    def __post_init__(self):
+        for name in ("latent_dim", "w_dim", "lr_d", "lr_g"):
+            positive(name, getattr(self, name))
+        positive("r1_gamma", self.r1_gamma, allow_zero=True)
+        for h in self.mapping_hidden + self.hidden + self.disc_hidden:
+            positive("layer width", h)
+
+
+def r1_penalty(critic_of_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ||d critic / d x||^2 (x must require grad; the graph is kept for backward)."""
+    grad, = torch.autograd.grad(critic_of_x.sum(), x, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+class ALAE(GenerativeModel):
+    """Groups: discriminator (E, D), generator (F, G), latent (E, G)."""
+
+    Config = ALAEConfig
+    default_train = {"lr": 2e-3, "batch_size": 128, "steps": 20_000, "betas": (0.0, 0.99)}
+    tiny = {"latent_dim": 4, "w_dim": 4, "mapping_hidden": (8,), "hidden": (16,), "disc_hidden": (8,)}
+    input_transform = "symmetric"
+
+    def __init__(self, config: ALAEConfig, info: DatasetInfo):
+        super().__init__(config, info)
+        self.latent_dim, self.shape = config.w_dim, tuple(info.shape)
+        d = math.prod(info.shape)
+        self.mapping = MLP(config.latent_dim, config.mapping_hidden, config.w_dim, "leaky_relu")
+        self.generator = nn.Sequential(MLP(config.w_dim, config.hidden, d, "leaky_relu"), nn.Tanh())
+        self.encoder = nn.Sequential(nn.Flatten(), MLP(d, tuple(reversed(config.hidden)), config.w_dim, "leaky_relu"))
+        self.critic = MLP(config.w_dim, config.disc_hidden, 1, "leaky_relu")
+
+    def optimizer_groups(self) -> dict[str, OptimizerGroup]:
+        e, g = list(self.encoder.parameters()), list(self.generator.parameters())
+        return {"discriminator": OptimizerGroup(e + list(self.critic.parameters()), {"lr": self.config.lr_d}),
+                "generator": OptimizerGroup(list(self.mapping.parameters()) + g, {"lr": self.config.lr_g}),
+                "latent": OptimizerGroup(e + g, {"lr": self.config.lr_g})}
+
+    def update_schedule(self, step: int) -> list[str]:
+        return ["discriminator", "generator", "latent"]
+
+    def _generate(self, w: torch.Tensor) -> torch.Tensor:
+        return self.generator(w).view(len(w), *self.shape)
+
+    def _z(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, device=like.device, dtype=like.dtype)
+
+    def loss(self, batch: Batch, group: str = "discriminator") -> dict[str, torch.Tensor]:
+        x = batch.x
+        if group == "discriminator":
+            with torch.no_grad():
+                fake = self._generate(self.mapping(self._z(len(x), x)))
+            real = x.detach().requires_grad_(self.config.r1_gamma > 0)
+            d_real, d_fake = self.critic(self.encoder(real)).squeeze(-1), self.critic(self.encoder(fake)).squeeze(-1)
+            adv = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+            r1 = r1_penalty(d_real, real) if self.config.r1_gamma > 0 else torch.zeros((), device=x.device)
+            return {"loss": adv + 0.5 * self.config.r1_gamma * r1, "adversarial": adv.detach(), "r1": r1.detach()}
+        w = self.mapping(self._z(len(x), x))
+        if group == "generator":
+            return {"loss": F.softplus(-self.critic(self.encoder(self._generate(w))).squeeze(-1)).mean()}
+        w = w.detach()  # the latent phase trains E and G to invert each other on F's w
+        err = (w - self.encoder(self._generate(w))).pow(2).sum(1).mean()
+        return {"loss": err, "latent_error": err.detach()}
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, *shape) in [-1, 1] (as ``prepare`` gives it) -> w (B, w_dim)."""
+        return self.encoder(x)
+
+    def decode(self, w: torch.Tensor) -> torch.Tensor:
+        """w: (B, w_dim) -> images (B, *shape) in [0, 1]."""
+        return (self._generate(w) + 1) / 2
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def sample(self, n, *, labels=None, generator=None):
+        """G(F(z)) for z ~ N(0, I): (n, *shape) in [0, 1]."""
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
+        return self.decode(self.mapping(z))
+
+
+register_model("alae", ALAE, "adversarial latent autoencoder (Pidhorskyi et al. 2020), the MLP version for MNIST")
