@@ -15,7 +15,8 @@ from ..nn.quantizer import perplexity
 @torch.no_grad()
 def reconstruction_error(model: Reconstructs, data: ImageDataset, batch_size: int = 250, seed: int = 0
                          ) -> dict[str, float]:
-    """MSE of ``model.reconstruct`` against the images scaled to [0, 1] (stored binary data: {0, 1}), averaged
+    """MSE of ``model.reconstruct`` against the images scaled to [0, 1] (stored binary data: {0, 1}; 2-D points
+    as they are), averaged
     over every pixel of every example, and PSNR = 10 log10(1 / MSE) in dB of that mean (the dataset's PSNR,
     not a mean of per-image PSNRs); the model's input is ``prepare(x, train=False)`` with a seeded generator.
     A model with a codebook (DiscreteCodes) reconstructs as decode(encode(x)) and adds ``codes_used`` (the
@@ -29,7 +30,7 @@ def reconstruction_error(model: Reconstructs, data: ImageDataset, batch_size: in
     total, count = 0.0, 0
     for i in range(0, len(data), batch_size):
         x = data.data[i: i + batch_size]
-        target = x.float() if data.info.kind == "binary" else to_unit(x)
+        target = x.float() if data.info.kind in ("binary", "points") else to_unit(x)
         inputs = model.prepare(x, g, train=False).to(device)
         if coded:
             codes = model.encode(inputs)

@@ -69,6 +69,10 @@ class Autoencoder(GenerativeModel):
         """z: (B, L) -> reconstructions (B, C, H, W) in [0, 1]."""
         return self.head.mean(self.net.decoder(z))
 
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """x as from ``prepare`` -> the decoder's mean of its code (B, C, H, W) in [0, 1]."""
+        return self.decode(self.encode(x))
+
     @torch.no_grad()
     def sample(self, n, *, labels=None, generator=None, temperature: float = 1.0, mean: bool = True):
         """Decode codes drawn from a diagonal Gaussian fitted (running moments) to training codes: the decoder's

@@ -115,6 +115,10 @@ class VAE(GenerativeModel):
         """z: (B, L) -> expected images (B, C, H, W) in [0, 1] (points for 2-D data)."""
         return self.head.mean(self.net.decoder(z))
 
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """x as from ``prepare`` -> the decoder's mean at the posterior mean (B, C, H, W) in [0, 1]."""
+        return self.decode(self.encode(x))
+
     @torch.no_grad()
     def sample(self, n, *, labels=None, generator=None, temperature: float = 1.0, mean: bool = True):
         """n samples decoded from z ~ N(0, temperature^2 I): the decoder's mean (``mean``, as VAE papers show
