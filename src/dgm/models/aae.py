@@ -16,7 +16,7 @@ from ..config import positive
 from ..data.dataset import DatasetInfo
 from ..errors import ConfigError
 from ..nn import MLP
-from .autoencoding import EncoderDecoder, EncoderDecoderConfig
+from .autoencoding import DecodesThroughHead, EncoderDecoder, EncoderDecoderConfig
 from .base import Batch, GenerativeModel, OptimizerGroup
 from .latent_priors import high_density_share, make_prior
 from .registry import register_model
@@ -45,7 +45,7 @@ class AAEConfig(EncoderDecoderConfig):
             positive("disc_hidden width", h)
 
 
-class AdversarialAutoencoder(GenerativeModel):
+class AdversarialAutoencoder(DecodesThroughHead, GenerativeModel):
     """Groups: "autoencoder" (reconstruction), "discriminator" (codes vs prior), "generator" (the encoder)."""
 
     Config = AAEConfig
@@ -109,17 +109,6 @@ class AdversarialAutoencoder(GenerativeModel):
         loss = self.generator_loss(self.net.encoder(x), y)
         return {"loss": loss}
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, *shape) as from ``prepare`` -> codes (B, L)."""
-        return self.net.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, L) -> decoder means (B, C, H, W) in [0, 1]."""
-        return self.head.mean(self.net.decoder(z))
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
-
     @torch.no_grad()
     def sample(self, n, *, labels=None, generator=None, mean: bool = True):
         """Decode codes drawn from the prior (from label k's region when the prior is label-conditioned and labels
@@ -127,11 +116,8 @@ class AdversarialAutoencoder(GenerativeModel):
         draws; (n, C, H, W) in [0, 1]."""
         labels = labels.cpu() if labels is not None and self.config.prior_labels else None
         z = self.prior.sample(n, labels, generator).to(self.device)
-        params = self.net.decoder(z)
-        return self.head.mean(params) if mean else self.head.draw(params, generator)
+        return self.decode_samples(z, mean, generator)
 
-    def sample_semantics(self, options):
-        return "decoder means" if options.get("mean", True) else "draws"
 
     def prior_share(self, codes: torch.Tensor, mass: float = 0.95) -> float:
         """The share of codes (N, L) inside the prior's ``mass`` highest-density region."""

@@ -17,7 +17,7 @@ from ..data.dataset import DatasetInfo
 from ..errors import ConfigError
 from ..nn import MLP
 from .aae import AAEConfig
-from .autoencoding import EncoderDecoder
+from .autoencoding import DecodesThroughHead, EncoderDecoder
 from .base import Batch, GenerativeModel, OptimizerGroup
 from .registry import register_model
 
@@ -42,7 +42,7 @@ class AAESemiConfig(AAEConfig):
                               "prior_labels=false")
 
 
-class SemiSupervisedAAE(GenerativeModel):
+class SemiSupervisedAAE(DecodesThroughHead, GenerativeModel):
     """Groups: autoencoder, discriminator (both critics), generator (the encoder), classifier (the encoder)."""
 
     Config = AAESemiConfig
@@ -120,24 +120,13 @@ class SemiSupervisedAAE(GenerativeModel):
         logits, style = self.split(x)
         return torch.cat([torch.softmax(logits, -1), style], 1)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """codes (B, K + L) -> decoder means (B, C, H, W) in [0, 1]."""
-        return self.head.mean(self.net.decoder(z))
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
-
     @torch.no_grad()
     def sample(self, n, *, labels=None, generator=None, mean: bool = True):
         """Decode a one-hot class (``labels``, else uniform) with a style z ~ N(0, I); (n, C, H, W) in [0, 1]."""
         y = torch.randint(0, self.num_classes, (n,), generator=generator) if labels is None else labels.cpu()
         z = torch.cat([F.one_hot(y.long(), self.num_classes).float(), torch.randn(n, self.style_dim,
                                                                                   generator=generator)], 1)
-        params = self.net.decoder(z.to(self.device))
-        return self.head.mean(params) if mean else self.head.draw(params, generator)
-
-    def sample_semantics(self, options):
-        return "decoder means" if options.get("mean", True) else "draws"
+        return self.decode_samples(z.to(self.device), mean, generator)
 
 
 register_model("aae-semi", SemiSupervisedAAE, "semi-supervised adversarial autoencoder (Makhzani et al. 2016): "

@@ -8,7 +8,7 @@ import torch
 
 from ..config import positive
 from ..data.dataset import DatasetInfo
-from .autoencoding import EncoderDecoder, EncoderDecoderConfig
+from .autoencoding import DecodesThroughHead, EncoderDecoder, EncoderDecoderConfig
 from .base import Batch, GenerativeModel
 from .registry import register_model
 
@@ -28,7 +28,7 @@ class AEConfig(EncoderDecoderConfig):
         positive("noise_level", self.noise_level, allow_zero=True)
 
 
-class Autoencoder(GenerativeModel):
+class Autoencoder(DecodesThroughHead, GenerativeModel):
     """Reconstruction by the likelihood head; samples decode z ~ N(running mean, running var) of the codes."""
 
     Config = AEConfig
@@ -61,28 +61,12 @@ class Autoencoder(GenerativeModel):
             self.code_var.lerp_(z.var(0, unbiased=False), m)
         return {"loss": -rec.mean(), "recon": -rec.mean().detach()}
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, *shape) -> codes (B, L)."""
-        return self.net.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, L) -> reconstructions (B, C, H, W) in [0, 1]."""
-        return self.head.mean(self.net.decoder(z))
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x as from ``prepare`` -> the decoder's mean of its code (B, C, H, W) in [0, 1]."""
-        return self.decode(self.encode(x))
-
     @torch.no_grad()
     def sample(self, n, *, labels=None, generator=None, temperature: float = 1.0, mean: bool = True):
         """Decode codes drawn from a diagonal Gaussian fitted (running moments) to training codes: the decoder's
         mean (``mean``) or a draw from its likelihood; (n, C, H, W) in [0, 1]."""
         eps = torch.randn(n, self.latent_dim, generator=generator).to(self.device) * temperature
-        params = self.net.decoder(self.code_mean + self.code_var.sqrt() * eps)
-        return self.head.mean(params) if mean else self.head.draw(params, generator)
-
-    def sample_semantics(self, options):
-        return "decoder means" if options.get("mean", True) else "draws"
+        return self.decode_samples(self.code_mean + self.code_var.sqrt() * eps, mean, generator)
 
 
 register_model("ae", Autoencoder, "autoencoder (deterministic codes); samples from a Gaussian fit of the codes")

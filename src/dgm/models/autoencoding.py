@@ -67,3 +67,30 @@ class EncoderDecoder(nn.Module):
         """z: (..., L) -> likelihood parameters (..., P*C, H, W)."""
         out = self.decoder_net(z)
         return out.view(*z.shape[:-1], *self.param_shape)
+
+
+class DecodesThroughHead:
+    """What every model built on an ``EncoderDecoder`` (``self.net``, ``self.head``) does alike: codes from the
+    encoder, decoder means as images, reconstructions, and samples decoded from given codes as the decoder's
+    mean or a draw from its likelihood. Models whose code is not the encoder's output (a VAE's posterior mean)
+    override ``encode``."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, *shape) as from ``prepare`` -> codes (B, L)."""
+        return self.net.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (B, L) -> decoder means (B, C, H, W) in [0, 1] (points for 2-D data)."""
+        return self.head.mean(self.net.decoder(z))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """x as from ``prepare`` -> the decoder's mean at x's code (B, C, H, W) in [0, 1]."""
+        return self.decode(self.encode(x))
+
+    def decode_samples(self, z: torch.Tensor, mean: bool, generator: torch.Generator | None) -> torch.Tensor:
+        """Codes (n, L) -> samples: the decoder's mean (``mean``, as VAE papers show them) or a likelihood draw."""
+        params = self.net.decoder(z)
+        return self.head.mean(params) if mean else self.head.draw(params, generator)
+
+    def sample_semantics(self, options):
+        return "decoder means" if options.get("mean", True) else "draws"

@@ -10,7 +10,7 @@ import torch
 from ..config import positive
 from ..errors import ConfigError
 from ..data.dataset import DatasetInfo
-from .autoencoding import EncoderDecoder, EncoderDecoderConfig
+from .autoencoding import DecodesThroughHead, EncoderDecoder, EncoderDecoderConfig
 from .base import Batch, GenerativeModel
 from .registry import register_model
 
@@ -43,7 +43,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(-1)
 
 
-class VAE(GenerativeModel):
+class VAE(DecodesThroughHead, GenerativeModel):
     """Gaussian encoder q(z|x), standard normal prior, decoder likelihood from the configured head."""
 
     Config = VAEConfig
@@ -111,24 +111,12 @@ class VAE(GenerativeModel):
         """x: (B, *shape) as from ``prepare`` -> posterior means (B, L)."""
         return self.posterior(x)[0]
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, L) -> expected images (B, C, H, W) in [0, 1] (points for 2-D data)."""
-        return self.head.mean(self.net.decoder(z))
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x as from ``prepare`` -> the decoder's mean at the posterior mean (B, C, H, W) in [0, 1]."""
-        return self.decode(self.encode(x))
-
     @torch.no_grad()
     def sample(self, n, *, labels=None, generator=None, temperature: float = 1.0, mean: bool = True):
         """n samples decoded from z ~ N(0, temperature^2 I): the decoder's mean (``mean``, as VAE papers show
         their samples) or a draw from the decoder's likelihood (``mean=False``); (n, C, H, W) in [0, 1]."""
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device) * temperature
-        params = self.net.decoder(z)
-        return self.head.mean(params) if mean else self.head.draw(params, generator)
-
-    def sample_semantics(self, options):
-        return "decoder means" if options.get("mean", True) else "draws"
+        return self.decode_samples(z, mean, generator)
 
 
 register_model("vae", VAE, "VAE (Kingma & Welling 2014); Bernoulli decoder on binarised data by default")

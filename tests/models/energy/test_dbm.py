@@ -213,3 +213,17 @@ def test_resume_in_the_middle_of_a_phase_is_exact(tmp_path, stop, phase):
     resumed.fit()
     for k, v in straight.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
+def test_sampling_chains_start_from_the_base_rates():
+    # sampling starts where AIS starts: v and h2 drawn from the running means of v and mu2 (uniform random
+    # images start far from every mode; the chains then settle into one blurred state)
+    model = dbm(hidden=(3, 2), d_shape=(1, 2, 2))
+    d = 4
+    model.base_mean.copy_(torch.tensor([0.9, 0.1, 0.0, 1.0, 0.2, 0.8], dtype=torch.float64))
+    start = model.chain_start(20000, torch.Generator().manual_seed(0))
+    assert start.shape == (20000, d + 3 + 2)
+    means = start.mean(0)
+    torch.testing.assert_close(means[:d], torch.tensor([0.9, 0.1, 0.0, 1.0]), atol=0.01, rtol=0)
+    torch.testing.assert_close(means[d + 3:], torch.tensor([0.2, 0.8]), atol=0.01, rtol=0)
+    assert abs(float(means[d:d + 3].mean()) - 0.5) < 0.02

@@ -260,8 +260,13 @@ class DBM(GibbsSampled, GenerativeModel):
 
     # --- sampling ----------------------------------------------------------------------------
     def chain_start(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        """Chains over (v, h1, h2) start (n, D + H1 + H2) from random bits."""
-        return bernoulli(torch.full((n, sum(self.sizes)), 0.5, device=self.device), generator)
+        """Chains over (v, h1, h2) start (n, D + H1 + H2) from the base rates of v and mu2 (AIS's start, the
+        running means of the joint phase; 0.5 before it) and random h1 bits, which the first sweep redraws given
+        (v, h2). Uniform random images start far from every mode and the chains settle into one blurred state."""
+        d, h1 = self.sizes[0], self.sizes[1]
+        rates = self.base_mean.float().to(self.device)
+        probs = torch.cat([rates[:d], torch.full((h1,), 0.5, device=self.device), rates[d:]])
+        return bernoulli(probs.expand(n, -1), generator)
 
     def chain_sweeps(self, state, sweeps, generator):
         return self.gibbs(state, sweeps, generator)
