@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, DgmError
-from ..metrics.evaluate import ALL_METRICS, DATA_METRICS, data_record, parse_metrics, quality_record
 from ..metrics.disentanglement import disentanglement_record, factors_of, model_codes
+from ..metrics.evaluate import ALL_METRICS, DATA_METRICS, data_record, parse_metrics, quality_record
 from ..metrics.features import default_feature_net, load_feature_net
 from ..metrics.quality import QUALITY_METRICS
 from ..runs import default_split, load_data, load_run, load_run_data, sample_images
