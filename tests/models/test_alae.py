@@ -7,19 +7,19 @@ import torch
 
 from dgm.data.dataset import DatasetInfo
 from dgm.models import create
-from dgm.models.alae import r1_penalty
 from dgm.models.base import Batch
 
 
-def test_r1_of_a_linear_critic_is_its_squared_weight_norm():
+def test_r1_of_a_linear_encoder_and_critic_is_their_squared_weight_product():
+    # with no hidden layers, D(E(x)) = W_D W_E x + c, so grad_x = W_D W_E for every x: R1 = ||W_D W_E||^2
     torch.manual_seed(0)
-    enc, crit = torch.nn.Linear(6, 3), torch.nn.Linear(3, 1)
-    x = torch.randn(5, 6, requires_grad=True)
-    value = r1_penalty(crit(enc(x)).squeeze(-1), x)
-    expected = (crit.weight @ enc.weight).pow(2).sum()  # d critic / dx = W_D W_E, the same for every x
-    assert float(value.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
-    value.backward()  # the graph is kept: the penalty trains the critic
-    assert enc.weight.grad is not None and crit.weight.grad is not None
+    info = DatasetInfo(name="toy", split="train", shape=(1, 2, 3), kind="image")
+    model = create("alae", info, latent_dim=3, w_dim=3, mapping_hidden=(8,), hidden=(), disc_hidden=())
+    out = model.loss(Batch(torch.rand(5, 1, 2, 3) * 2 - 1), "discriminator")
+    w_e, w_d = model.encoder[1][0].weight, model.critic[0].weight
+    assert float(out["r1"]) == pytest.approx(float((w_d @ w_e).pow(2).sum()), rel=1e-5)
+    # the weight: the loss is the adversarial term plus gamma / 2 times R1
+    assert float(out["loss"]) == pytest.approx(float(out["adversarial"]) + 5.0 * float(out["r1"]), rel=1e-6)
 
 
 def touched(model, loss) -> set[str]:
@@ -45,3 +45,34 @@ def test_each_phase_reaches_the_parts_it_trains():
     s = model.sample(3, generator=torch.Generator().manual_seed(0))
     assert s.shape == (3, 1, 4, 4) and s.min() >= 0 and s.max() <= 1
     assert model.reconstruct(x).shape == (6, 1, 4, 4)
+
+
+def test_the_phases_push_the_critic_and_the_generator_the_right_way():
+    # the discriminator phase alone makes D(E(real)) exceed D(E(fake)); the generator phase alone then raises the
+    # critic's score of the fakes (a swapped sign in either loss would do the opposite)
+    torch.manual_seed(0)
+    info = DatasetInfo(name="toy", split="train", shape=(1, 4, 4), kind="image")
+    model = create("alae", info, latent_dim=3, w_dim=3, mapping_hidden=(16,), hidden=(16,), disc_hidden=(16,),
+                   r1_gamma=0.0)
+    real = torch.full((64, 1, 4, 4), 0.8)
+    groups = model.optimizer_groups()
+
+    def train(group, steps):
+        opt = torch.optim.Adam(groups[group].params, lr=1e-2)
+        for _ in range(steps):
+            loss = model.loss(Batch(real), group)["loss"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    def fake_score():
+        torch.manual_seed(5)
+        with torch.no_grad():
+            return float(model.image_critic(model._generate(model.mapping(torch.randn(256, 3)))).mean())
+
+    train("discriminator", 100)
+    with torch.no_grad():
+        assert float(model.image_critic(real).mean()) > fake_score() + 1
+    before = fake_score()
+    train("generator", 30)
+    assert fake_score() > before + 0.5

@@ -10,6 +10,7 @@ from dgm.data.semi_supervised import LabelledBatches, labelled_subset
 from dgm.errors import DataError
 from dgm.models import create
 from dgm.models.aae_semi import SemiSupervisedAAE
+from dgm.models.base import Batch
 from dgm.train import Trainer, TrainConfig
 
 
@@ -60,3 +61,31 @@ def test_the_model_sees_only_the_labelled_subsets_labels(mnist, tmp_path, monkey
         assert set(yl.tolist()) <= set(mnist.labels[subset].tolist()) and len(xl) == 10
     assert all(bytes(x.numpy().tobytes()) in allowed for x in trainer.labelled.batch(2)[0])
     assert trainer.checkpoint_config()["labelled_subset"]["labelled"] == 20
+
+
+def test_classification_phase_learns_the_labelled_batch_and_the_critics_tell_prior_from_codes(mnist):
+    torch.manual_seed(0)
+    model = create("aae-semi", mnist.info, hidden=(32,), latent_dim=2, disc_hidden=(16,), labels_per_class=2)
+    g = torch.Generator().manual_seed(0)
+    xl = model.prepare(mnist.data[:40], g)
+    yl = mnist.labels[:40]
+    batch = Batch(xl, None, 0, labelled=(xl, yl))
+    groups = model.optimizer_groups()
+    opt = torch.optim.Adam(groups["classifier"].params, lr=3e-3)
+    for _ in range(60):
+        out = model.loss(batch, "classifier")
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    assert float(model.loss(batch, "classifier")["accuracy"]) > 0.9  # cross-entropy, not its negative
+    opt = torch.optim.Adam(groups["discriminator"].params, lr=3e-3)
+    for _ in range(100):
+        loss = model.loss(batch, "discriminator")["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        logits, style = model.split(xl)
+        onehot = torch.nn.functional.one_hot(torch.arange(40) % 10, 10).float()
+        assert float(model.class_critic(onehot).mean()) > float(model.class_critic(torch.softmax(logits, -1)).mean())
+        assert float(model.style_critic(torch.randn(400, 2)).mean()) > float(model.style_critic(style).mean())

@@ -18,8 +18,13 @@ from ..errors import ConfigError
 from ..nn import MLP
 from .autoencoding import DecodesThroughHead, EncoderDecoder, EncoderDecoderConfig
 from .base import Batch, GenerativeModel, OptimizerGroup
+from .gan.objectives import objectives
 from .latent_priors import high_density_share, make_prior
 from .registry import register_model
+
+
+# the discriminator on codes and the encoder against it: the GAN package's -log D(x) - log(1 - D(G(z))) and -log D(G(z))
+NON_SATURATING = objectives.get("non-saturating")
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,7 @@ class AdversarialAutoencoder(DecodesThroughHead, GenerativeModel):
 
     def generator_loss(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The regularisation phase's loss on the encoder's codes: -log D(z) (non-saturating)."""
-        logits = self._critic(z, labels)
-        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        return NON_SATURATING.g_loss(self._critic(z, labels))
 
     def loss(self, batch: Batch, group: str = "autoencoder") -> dict[str, torch.Tensor]:
         x, y = batch.x, batch.y if self.config.prior_labels else None
@@ -102,8 +106,7 @@ class AdversarialAutoencoder(DecodesThroughHead, GenerativeModel):
                 codes = self.net.encoder(x)
             prior = self.prior.sample(len(x), None if y is None else y.cpu()).to(codes)
             real, fake = self._critic(prior, y), self._critic(codes, y)
-            loss = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + \
-                F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+            loss = NON_SATURATING.d_loss(real, fake)
             accuracy = 0.5 * ((real > 0).float().mean() + (fake < 0).float().mean())
             return {"loss": loss, "accuracy": accuracy.detach()}
         loss = self.generator_loss(self.net.encoder(x), y)

@@ -16,7 +16,7 @@ from ..config import positive
 from ..data.dataset import DatasetInfo
 from ..errors import ConfigError
 from ..nn import MLP
-from .aae import AAEConfig
+from .aae import NON_SATURATING, AAEConfig
 from .autoencoding import DecodesThroughHead, EncoderDecoder
 from .base import Batch, GenerativeModel, OptimizerGroup
 from .registry import register_model
@@ -101,15 +101,12 @@ class SemiSupervisedAAE(DecodesThroughHead, GenerativeModel):
             terms = []
             for critic, real, fake in ((self.class_critic, y_prior, torch.softmax(logits, -1)),
                                        (self.style_critic, torch.randn_like(style), style)):
-                r, f = critic(real).squeeze(-1), critic(fake).squeeze(-1)
-                terms.append(F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
-                             + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)))
+                terms.append(NON_SATURATING.d_loss(critic(real).squeeze(-1), critic(fake).squeeze(-1)))
             return {"loss": terms[0] + terms[1], "class_critic": terms[0].detach(), "style_critic": terms[1].detach()}
         logits, style = self.split(x)
         c = self.class_critic(torch.softmax(logits, -1)).squeeze(-1)
         s = self.style_critic(style).squeeze(-1)
-        return {"loss": F.binary_cross_entropy_with_logits(c, torch.ones_like(c))
-                + F.binary_cross_entropy_with_logits(s, torch.ones_like(s))}
+        return {"loss": NON_SATURATING.g_loss(c) + NON_SATURATING.g_loss(s)}
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, *shape) as from ``prepare`` -> class logits (B, K)."""

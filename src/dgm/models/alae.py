@@ -14,14 +14,18 @@ from dataclasses import dataclass
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import positive
 from ..data.dataset import DatasetInfo
 from ..nn import MLP
 from .base import Batch, GenerativeModel, OptimizerGroup
+from .gan.objectives import objectives
+from .gan.penalties import zero_centred_penalty
 from .registry import register_model
+
+
+NON_SATURATING = objectives.get("non-saturating")  # the paper's softplus losses
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,6 @@ class ALAEConfig:
         positive("r1_gamma", self.r1_gamma, allow_zero=True)
         for h in self.mapping_hidden + self.hidden + self.disc_hidden:
             positive("layer width", h)
-
-
-def r1_penalty(critic_of_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of ||d critic / d x||^2 (x must require grad; the graph is kept for backward)."""
-    grad, = torch.autograd.grad(critic_of_x.sum(), x, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
 
 
 class ALAE(GenerativeModel):
@@ -77,6 +75,10 @@ class ALAE(GenerativeModel):
     def update_schedule(self, step: int) -> list[str]:
         return ["discriminator", "generator", "latent"]
 
+    def image_critic(self, x: torch.Tensor) -> torch.Tensor:
+        """D(E(x)): logits (B,) that images (B, *shape) in [-1, 1] are real."""
+        return self.critic(self.encoder(x)).squeeze(-1)
+
     def _generate(self, w: torch.Tensor) -> torch.Tensor:
         return self.generator(w).view(len(w), *self.shape)
 
@@ -88,14 +90,13 @@ class ALAE(GenerativeModel):
         if group == "discriminator":
             with torch.no_grad():
                 fake = self._generate(self.mapping(self._z(len(x), x)))
-            real = x.detach().requires_grad_(self.config.r1_gamma > 0)
-            d_real, d_fake = self.critic(self.encoder(real)).squeeze(-1), self.critic(self.encoder(fake)).squeeze(-1)
-            adv = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
-            r1 = r1_penalty(d_real, real) if self.config.r1_gamma > 0 else torch.zeros((), device=x.device)
+            adv = NON_SATURATING.d_loss(self.image_critic(x), self.image_critic(fake))
+            r1 = zero_centred_penalty(self.image_critic, x) if self.config.r1_gamma > 0 else \
+                torch.zeros((), device=x.device)
             return {"loss": adv + 0.5 * self.config.r1_gamma * r1, "adversarial": adv.detach(), "r1": r1.detach()}
         w = self.mapping(self._z(len(x), x))
         if group == "generator":
-            return {"loss": F.softplus(-self.critic(self.encoder(self._generate(w))).squeeze(-1)).mean()}
+            return {"loss": NON_SATURATING.g_loss(self.image_critic(self._generate(w)))}
         w = w.detach()  # the latent phase trains E and G to invert each other on F's w
         err = (w - self.encoder(self._generate(w))).pow(2).sum(1).mean()
         return {"loss": err, "latent_error": err.detach()}

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..config import positive
 from ..data.dataset import DatasetInfo
 from ..nn import MLP
 from .base import Batch, OptimizerGroup
+from .gan.objectives import objectives
 from .registry import register_model
 from .vae import VAE, VAEConfig, gaussian_kl
 
@@ -78,8 +78,8 @@ class FactorVAE(VAE):
                 z = self._codes(x)[0]
                 shuffled = permute_dims(z)
             joint, product = self.tc_discriminator(z).squeeze(-1), self.tc_discriminator(shuffled).squeeze(-1)
-            loss = 0.5 * (F.binary_cross_entropy_with_logits(joint, torch.ones_like(joint))
-                          + F.binary_cross_entropy_with_logits(product, torch.zeros_like(product)))
+            # codes of q(z) labelled 1, shuffled codes 0: the GAN package's non-saturating critic loss, halved
+            loss = 0.5 * objectives.get("non-saturating").d_loss(joint, product)
             accuracy = 0.5 * ((joint > 0).float().mean() + (product < 0).float().mean())
             return {"loss": loss, "accuracy": accuracy.detach()}
         z, mu, logvar = self._codes(x)
