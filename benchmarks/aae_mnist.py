@@ -30,6 +30,7 @@ import cli_run
 import torch
 
 import dgm.data
+from dgm.metrics.latent import latent_means
 from dgm.runs import load_run
 
 SEMI_CONFIG = "configs/aae_semi_mnist.yaml"
@@ -73,9 +74,7 @@ def prior_share(run_dir, data_dir) -> tuple[float, int]:
     """The share of the test codes inside the run's prior's 95% highest-density region, and how many codes."""
     model, ckpt = load_run(run_dir)
     test = dgm.data.load("mnist", split="test", data_dir=data_dir, download=False)
-    g = torch.Generator().manual_seed(0)
-    codes = torch.cat([model.encode(model.prepare(test.data[i:i + 500], g, train=False).to(model.device)).cpu()
-                       for i in range(0, len(test), 500)])
+    codes = latent_means(model, test)
     return model.prior_share(codes), len(codes)
 
 

@@ -73,11 +73,11 @@ def test_neighbours_of_binary_and_per_batch_data():
         return binary[rows]
 
     lazy = LazyImages(make, 40, (1, 4, 4), key="test")
-    images, dist = neighbour_grid(binary[[3, 7]].float(), lazy, k=1, scale=1.0)
+    images, dist = neighbour_grid(binary[[3, 7]].float(), lazy, k=1, kind="binary")
     assert dist[:, 0].abs().max() < 1e-2  # each query finds its own copy
     assert torch.equal(images[1], binary[3].float()) and torch.equal(images[3], binary[7].float())
     from dgm.viz.neighbours import _UnitRows, nearest_neighbours
 
     made.clear()
-    nearest_neighbours(binary[:2].flatten(1).float(), _UnitRows(lazy, 1.0), k=1, chunk=16)
+    nearest_neighbours(binary[:2].flatten(1).float(), _UnitRows(lazy, "binary"), k=1, chunk=16)
     assert made[:3] == [16, 16, 8]  # three batches of the pool, never all 40 at once

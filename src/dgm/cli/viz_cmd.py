@@ -9,6 +9,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models.base import LatentGenerator, LatentModel
+from ..metrics.latent import latent_means
 from ..runs import default_split, load_run, load_run_data, sample_images
 from ..viz.grids import save_grid, save_scatter
 from ..viz.generator_latent import interpolate_drawn, traverse_codes
@@ -49,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "neighbours":
         train = load_run_data(ckpt, "train", args.data_dir)
         samples = sample_images(model, args.rows, seed=args.seed)
-        images, dist = neighbour_grid(samples, train.data, k=args.steps - 1,
-                                      scale=1.0 if train.info.kind == "binary" else 255.0)
+        images, dist = neighbour_grid(samples, train.data, k=args.steps - 1, kind=train.info.kind)
         save_grid(images, Path(args.out), nrow=args.steps)
         print(f"wrote neighbours grid to {args.out} (nearest L2 distance per sample: "
               f"{', '.join(f'{d:.2f}' for d in dist[:, 0].tolist())})")
@@ -91,8 +91,7 @@ def _latent_scatter(model, ckpt, args: argparse.Namespace) -> int:
     data = load_run_data(ckpt, default_split(ckpt.config["data"]["name"]), args.data_dir)
     g = torch.Generator().manual_seed(args.seed)
     idx = torch.randperm(len(data), generator=g)[:5000]
-    x = model.prepare(data.data[idx], g, train=False).to(model.device)
-    codes = torch.cat([model.encode(part) for part in x.split(500)]).cpu()
+    codes = latent_means(model, data.subset(idx), seed=args.seed)
     if codes.shape[1] < 2:
         raise ConfigError(f"latent-scatter draws 2-D codes; this {ckpt.config['model']} has {codes.shape[1]}")
     labels = data.labels[idx] if data.labels is not None else None

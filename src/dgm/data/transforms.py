@@ -21,6 +21,12 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0)
 
 
+def as_unit(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """Stored samples of a dataset ``kind`` -> float values to compare with a model's [0, 1] outputs: uint8 images
+    / 255, binary images and 2-D points as they are."""
+    return x.float() if kind in ("binary", "points") else to_unit(x)
+
+
 def to_symmetric(x: torch.Tensor) -> torch.Tensor:
     """x: uint8 0..255 -> float in [-1, 1]."""
     return x.float().div_(127.5).sub_(1.0)

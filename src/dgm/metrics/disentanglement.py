@@ -16,24 +16,14 @@ import torch
 from ..data.dataset import ImageDataset
 from ..data.factors import Factors
 from ..errors import ConfigError, DataError
+from .latent import latent_means
 
 CodesOf = Callable[[torch.Tensor], torch.Tensor]  # (B,) dataset rows -> (B, D) codes
 
 
 def model_codes(model, data: ImageDataset, batch_size: int = 256, seed: int = 0) -> CodesOf:
     """The codes of a model with ``encode`` (a VAE's posterior means) on ``data``'s samples at given rows."""
-    g = torch.Generator().manual_seed(seed)
-    device = getattr(model, "device", torch.device("cpu"))
-
-    @torch.no_grad()
-    def codes_of(rows: torch.Tensor) -> torch.Tensor:
-        parts = []
-        for r in rows.split(batch_size):
-            x = model.prepare(data.data[r], g, train=False).to(device)
-            parts.append(model.encode(x).reshape(len(r), -1).double().cpu())
-        return torch.cat(parts)
-
-    return codes_of
+    return lambda rows: latent_means(model, data.subset(rows), batch_size, seed).double()
 
 
 def factors_of(data: ImageDataset) -> Factors:

@@ -9,7 +9,7 @@ from ..models.base import LatentModel
 
 @torch.no_grad()
 def latent_means(model: LatentModel, data: ImageDataset, batch_size: int = 500, seed: int = 0) -> torch.Tensor:
-    """Posterior means E_q[z|x] of every sample: (N, L)."""
+    """Codes of every sample of ``data`` (a VAE's posterior means E_q[z|x], an autoencoder's codes): (N, L)."""
     g = torch.Generator().manual_seed(seed)
     device = getattr(model, "device", torch.device("cpu"))
     parts = [model.encode(model.prepare(data.data[i : i + batch_size], g, train=False).to(device)).cpu()

@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..data.dataset import ImageDataset
-from ..data.transforms import to_unit
+from ..data.transforms import as_unit
 from ..models.base import DiscreteCodes, Reconstructs
 from ..nn.quantizer import perplexity
 
@@ -30,7 +30,7 @@ def reconstruction_error(model: Reconstructs, data: ImageDataset, batch_size: in
     total, count = 0.0, 0
     for i in range(0, len(data), batch_size):
         x = data.data[i: i + batch_size]
-        target = x.float() if data.info.kind in ("binary", "points") else to_unit(x)
+        target = as_unit(x, data.info.kind)
         inputs = model.prepare(x, g, train=False).to(device)
         if coded:
             codes = model.encode(inputs)

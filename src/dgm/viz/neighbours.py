@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from ..data.transforms import as_unit
+
 
 @torch.no_grad()
 def nearest_neighbours(queries: torch.Tensor, pool: torch.Tensor, k: int = 5, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
@@ -23,25 +25,25 @@ class _UnitRows:
     """Training images as flat [0, 1] rows, converted a chunk at a time (a dataset made per batch, dSprites,
     is never materialised whole)."""
 
-    def __init__(self, images, scale: float):
-        self.images, self.scale = images, scale
+    def __init__(self, images, kind: str):
+        self.images, self.kind = images, kind
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index) -> torch.Tensor:
-        return self.images[index].flatten(1).float() / self.scale
+        return as_unit(self.images[index], self.kind).flatten(1)
 
 
 def neighbour_grid(samples: torch.Tensor, train, k: int = 5,
-                   features: tuple[torch.Tensor, torch.Tensor] | None = None, scale: float = 255.0
+                   features: tuple[torch.Tensor, torch.Tensor] | None = None, kind: str = "image"
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """samples float (S, C, H, W) in [0, 1], train uint8 (N, C, H, W) with values 0..``scale`` (255; binary
-    data 1), a tensor or images made per batch -> (images ((S * (k+1)), C, H, W), distances).
+    """samples float (S, C, H, W) in [0, 1], train uint8 (N, C, H, W) of dataset ``kind`` (image: 0..255,
+    binary: 0/1), a tensor or images made per batch -> (images ((S * (k+1)), C, H, W), distances).
 
     Each row is a sample followed by its k nearest training images, in pixel space unless ``features``
     (sample features, training features) are given."""
-    q, pool = (samples.flatten(1), _UnitRows(train, scale)) if features is None else features
+    q, pool = (samples.flatten(1), _UnitRows(train, kind)) if features is None else features
     dist, idx = nearest_neighbours(q, pool, k)
-    rows = [torch.cat([samples[i : i + 1].float(), train[idx[i]].float() / scale]) for i in range(len(samples))]
+    rows = [torch.cat([samples[i : i + 1].float(), as_unit(train[idx[i]], kind)]) for i in range(len(samples))]
     return torch.cat(rows), dist

@@ -255,7 +255,7 @@ def draw_pictures(view: RunView, data_dir: str | Path | None, seed: int = 0) -> 
     def neighbours():
         train = load_run_data(ckpt, "train", data_dir)
         samples = sample_images(model, 8, seed=seed)
-        images, dist = neighbour_grid(samples, train.data, k=7, scale=1.0 if train.info.kind == "binary" else 255.0)
+        images, dist = neighbour_grid(samples, train.data, k=7, kind=train.info.kind)
         return Picture("Nearest training neighbours", "each sample (first column) beside its 7 nearest training "
                        f"images in pixel space (L2 distance to the nearest: "
                        f"{', '.join(f'{d:.2f}' for d in dist[:, 0].tolist())})", grid_png(images, nrow=8))
