@@ -88,7 +88,8 @@ def hardware(run_dir: Path, data, summary: dict[str, Any]) -> dict[str, Any]:
         flops = step_flops(run_dir, data, summary["train_settings"]["batch_size"])
     except NotImplementedError:
         return {"hardware": "not counted (manual optimisation)"}
-    except RuntimeError as e:  # the FLOP counter cannot follow double backward (gradient penalties)
+    except (RuntimeError, AssertionError) as e:  # the FLOP counter cannot follow double backward (gradient
+        # penalties), nor its module tracker a parameter expanded under no_grad (a style-based generator's constant)
         return {"hardware": f"not counted ({str(e).splitlines()[0][:80]})"}
     return common.hardware_fields(flops, summary["steps"], summary["train_s"], summary["precision"] or "fp32")
 

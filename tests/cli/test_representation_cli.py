@@ -1,6 +1,7 @@
 """Representation learning through the CLI: `dgm data info dsprites-gen`, a FactorVAE trained on it, `dgm eval
 --metrics disentanglement` (the whole factor grid, the dataset's only split), a traversal that names its factors,
-and an adversarial autoencoder's 2-D codes as a scatter coloured by class."""
+an adversarial autoencoder's 2-D codes as a scatter coloured by class, and a StyleALAE's reconstructions scored
+(`dgm eval --reconstructions`) and drawn (`dgm viz RUN reconstructions`)."""
 import json
 
 import pytest
@@ -91,3 +92,33 @@ def test_semi_supervised_aae_trains_on_its_labels_and_reports_test_error(tmp_pat
     assert dgm("eval", run, "--metrics", "accuracy", "--json") == 0
     c = json.loads(capsys.readouterr().out)["metrics"]["classification"]
     assert c["n"] == 1000 and c["split"] == "test" and abs(c["error"] + c["accuracy"] - 1) < 1e-12
+
+
+def test_style_alae_trains_and_eval_scores_its_reconstructions(tmp_path, capsys):
+    run = tmp_path / "alae"
+    assert dgm("train", "alae-style", "--out", run, "--set", "model.channels=[8,4]", "--set", "model.latent_dim=4",
+               "--set", "model.w_dim=4", "--set", "model.mapping_hidden=[8]", "--set", "model.disc_hidden=[8]",
+               "--no-progress", "--steps", "2", "--batch-size", "16") == 0
+    capsys.readouterr()
+    assert dgm("eval", run, "--metrics", "fid,recon", "-n", "50", "--reconstructions", "--json") == 0
+    m = json.loads(capsys.readouterr().out)["metrics"]
+    q, r = m["quality_reconstructions"], m["quality"]
+    assert q["protocol"]["samples"] == "reconstructions of the first 50 test images" and q["protocol"]["n_samples"] == 50
+    assert q["fid"] > 0 and q["fid"] != r["fid"] and m["reconstruction"]["n"] == 50
+    assert dgm("eval", run, "--metrics", "fid,recon", "-n", "50", "--reconstructions") == 0
+    assert "FID (recon.)" in capsys.readouterr().out
+    assert dgm("eval", run, "--metrics", "recon", "--reconstructions") == 2
+    assert "ask for one (e.g. --metrics fid)" in capsys.readouterr().err
+    gan = tmp_path / "gan"
+    assert dgm("train", "dcgan", "--out", gan, "--set", "model.channels=8", "--set", "model.latent_dim=8",
+               "--no-progress", "--steps", "1", "--batch-size", "16") == 0
+    capsys.readouterr()
+    assert dgm("eval", gan, "--metrics", "fid", "-n", "20", "--reconstructions") == 2
+    assert "needs a run of a model that reconstructs" in capsys.readouterr().err
+    assert dgm("viz", run, "reconstructions", "--rows", "2", "--steps", "5", "--out", tmp_path / "r.png") == 0
+    assert "2 rows of 5 test images" in capsys.readouterr().out
+    from PIL import Image
+    # 28-pixel images, 2-pixel padding, upscaled twice
+    assert Image.open(tmp_path / "r.png").size == (2 * (5 * 30 + 2), 2 * (4 * 30 + 2))
+    assert dgm("viz", gan, "reconstructions", "--out", tmp_path / "g.png") == 2
+    assert "does not reconstruct" in capsys.readouterr().err

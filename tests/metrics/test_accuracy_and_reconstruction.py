@@ -1,9 +1,10 @@
-"""The accuracy metric and the reconstruction error of 2-D points, against hand counts on stand-in models."""
+"""The accuracy metric, the reconstruction error of 2-D points and of images (with the reconstructions sample-quality
+metrics score), against hand counts on stand-in models."""
 import torch
 
 import dgm.data
 from dgm.metrics.classification import classification_accuracy
-from dgm.metrics.reconstruction import reconstruction_error
+from dgm.metrics.reconstruction import reconstructed_images, reconstruction_error
 
 
 class Guesser:
@@ -38,3 +39,25 @@ class Copier:
 def test_points_are_their_own_reconstruction_target():
     ring = dgm.data.load("ring8").subset(slice(0, 300))
     assert reconstruction_error(Copier(), ring)["mse"] == 0.0
+
+
+class Darkener:
+    """Reconstructs images in [0, 1] at 0.9 times their brightness."""
+
+    device = torch.device("cpu")
+
+    def prepare(self, x, generator=None, train=True):
+        return x.float() / 255
+
+    def reconstruct(self, x):
+        return 0.9 * x
+
+
+def test_reconstructed_images_are_what_the_error_scores():
+    data = dgm.data.load("mnist-10k", split="test").subset(slice(0, 300))
+    recs = reconstructed_images(Darkener(), data, batch_size=128)  # batches that do not divide 300
+    unit = data.data.double() / 255
+    assert recs.shape == (300, 1, 28, 28)
+    torch.testing.assert_close(recs.double(), 0.9 * unit, rtol=0, atol=1e-6)
+    expected = float((0.1 * unit).pow(2).mean())
+    assert abs(reconstruction_error(Darkener(), data, batch_size=128)["mse"] - expected) < 1e-9

@@ -28,10 +28,12 @@ def touched(model, loss) -> set[str]:
     return {name.split(".")[0] for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
 
 
-def test_each_phase_reaches_the_parts_it_trains():
+@pytest.mark.parametrize("name", ["alae", "alae-style"])
+def test_each_phase_reaches_the_parts_it_trains(name):
     torch.manual_seed(0)
     info = DatasetInfo(name="toy", split="train", shape=(1, 4, 4), kind="image")
-    model = create("alae", info, latent_dim=3, w_dim=3, mapping_hidden=(8,), hidden=(8,), disc_hidden=(8,))
+    model = create(name, info, latent_dim=3, w_dim=3, mapping_hidden=(8,), hidden=(8,), disc_hidden=(8,),
+                   channels=(8, 4))
     x = torch.rand(6, 1, 4, 4) * 2 - 1
     groups = {n: {id(p) for p in g.params} for n, g in model.optimizer_groups().items()}
     ids = lambda m: {id(p) for p in m.parameters()}  # noqa: E731
@@ -76,3 +78,13 @@ def test_the_phases_push_the_critic_and_the_generator_the_right_way():
     before = fake_score()
     train("generator", 30)
     assert fake_score() > before + 0.5
+
+
+def test_style_arch_is_checked_with_a_clear_message():
+    from dgm.errors import ConfigError
+
+    info = DatasetInfo(name="toy", split="train", shape=(1, 6, 6), kind="image")
+    with pytest.raises(ConfigError, match="model.arch 'conv'"):
+        create("alae", info, arch="conv")
+    with pytest.raises(ConfigError, match="divisible by 4.*model.channels"):
+        create("alae-style", info, channels=(8, 8, 8))

@@ -1,5 +1,6 @@
 """Contracts of the training objectives and likelihood conventions, recomputed independently of the model's
-own helpers: every VAE variant's loss is its configured bound (beta, capacity, IWAE-k) under the same noise;
+own helpers: every VAE variant's loss is its configured bound (beta, capacity, IWAE-k, an IAF posterior) under
+the same noise;
 every registered flow's total log-determinant is log|det| of the autograd Jacobian of the whole model; the
 8-bit discrete-data convention holds through ``elbo`` as well as ``log_prob`` (a decoder whose density is known
 gives the brute-force bin probabilities; a model uniform over 256 levels gives exactly 8 bits/dim)."""
@@ -42,8 +43,15 @@ def expected_vae_loss(model, x, step, seed):
         z = q.loc + q.scale * torch.randn(cfg.iwae_k, *mu.shape)
         return -(torch.logsumexp(log_weights(model, x, q, z), 0) - math.log(cfg.iwae_k)).mean(), None
     z = q.loc + q.scale * torch.randn_like(mu)
+    if model.flow is None:
+        kl = kl_divergence(q, Normal(0.0, 1.0)).sum(-1)
+    else:  # an IAF posterior: log q(z_T | x) by change of variables, with log|det| from the autograd Jacobian
+        z0, h = z, model.encoded(x)[2]
+        z = model.flow(z0, h)[0]
+        log_det = torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(
+            lambda v: model.flow(v[None], h[i:i + 1])[0][0], z0[i].detach()))[1] for i in range(len(z0))])
+        kl = q.log_prob(z0).sum(-1) - log_det - Normal(0.0, 1.0).log_prob(z).sum(-1)
     rec = Bernoulli(logits=model.net.decoder(z)).log_prob(x).flatten(1).sum(1)
-    kl = kl_divergence(q, Normal(0.0, 1.0)).sum(-1)
     if cfg.capacity:
         c = cfg.capacity * min(1.0, step / cfg.capacity_steps)
         return -rec.mean() + cfg.capacity_gamma * (kl.mean() - c).abs(), (rec - kl).mean()

@@ -19,6 +19,8 @@ from ..metrics.disentanglement import disentanglement_record, factors_of, model_
 from ..metrics.evaluate import ALL_METRICS, DATA_METRICS, data_record, parse_metrics, quality_record
 from ..metrics.features import default_feature_net, load_feature_net
 from ..metrics.quality import QUALITY_METRICS
+from ..metrics.reconstruction import reconstructed_images
+from ..models.base import Reconstructs
 from ..runs import default_split, load_data, load_run, load_run_data, sample_images
 from ..viz.grids import to_uint8
 from .common import (SAMPLE_OPTIONS, ShownDefaultsFormatter, add_data_dir, add_device, add_sample_options,
@@ -59,6 +61,9 @@ def add_parser(sub) -> None:
     p.add_argument("--labels", help="conditional or guided sampling: the classes asked for, a comma list cycled "
                    "over the samples or 'all'; the classes metric then reports label agreement (a samples .npz "
                    "brings its own 'labels' array)")
+    p.add_argument("--reconstructions", action="store_true", help="also score the model's reconstructions of the "
+                   "first -n test images with the sample-quality metrics asked for (FID of reconstructions, as "
+                   "ALAE reports), under metrics.quality_reconstructions")
     p.add_argument("--no-cache", action="store_true", help="recompute reference features")
     p.add_argument("--reference", metavar="DATASET", help="print the reference table for DATASET and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
@@ -128,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         images = image_reference(reference.info, args.split, args.data_dir)
         dataset = images.info.name
     net, skipped = feature_net_for(args, dataset, images.info.kind)
+    if args.reconstructions:
+        check_reconstructions(model, net, args.metrics)
     metrics = parse_metrics(args.metrics, model, net is not None, getattr(reference, "factors", None) is not None)
     record.update({"split": args.split, "seed": args.seed, "metrics": {}})
     if skipped and args.metrics == "auto":
@@ -168,6 +175,12 @@ def run(args: argparse.Namespace) -> int:
                                                       labels=asked)
         if model is not None:  # decoder means and draws are different things to score
             record["metrics"]["quality"]["protocol"]["samples"] = model.sample_semantics(options)
+        if args.reconstructions:
+            shown = reference.subset(slice(0, args.n))
+            recs = torch.from_numpy(to_uint8(reconstructed_images(model, shown, args.batch_size, args.seed)))
+            q = quality_record(recs, images, net, metrics, args.seed, not args.no_cache)
+            q["protocol"]["samples"] = f"reconstructions of the first {len(shown)} {args.split} images"
+            record["metrics"]["quality_reconstructions"] = q
     record["eval_s"] = round(time.perf_counter() - t0, 2)
     if model is not None and (target / "checkpoints").is_dir():
         out = target / "eval" / "metrics.json"
@@ -175,6 +188,17 @@ def run(args: argparse.Namespace) -> int:
         out.write_text(json.dumps(record, indent=2))
     print(json.dumps(record) if args.json else format_record(record))
     return 0
+
+
+def check_reconstructions(model, net, metrics: str) -> None:
+    """--reconstructions needs a run whose model reconstructs and a sample-quality metric to score them with."""
+    if model is None or not isinstance(model, Reconstructs):
+        what = "a samples file" if model is None else type(model).__name__
+        raise ConfigError(f"--reconstructions needs a run of a model that reconstructs (an autoencoder); {what} "
+                          "does not")
+    if net is None or (metrics != "auto" and not any(m.strip() in QUALITY_METRICS for m in metrics.split(","))):
+        raise ConfigError("--reconstructions scores reconstructions with the sample-quality metrics: ask for one "
+                          "(e.g. --metrics fid) on image data with a feature network")
 
 
 def set_ais(model, steps: int | None, runs: int | None) -> None:

@@ -1,5 +1,5 @@
-"""``dgm viz RUN_DIR interpolate|traverse|manifold|neighbours --out FILE.png``: pictures of a latent model
-(encoder/decoder models, and generators of drawn latents: GANs)."""
+"""``dgm viz RUN_DIR interpolate|traverse|manifold|neighbours|latent-scatter|reconstructions --out FILE.png``:
+pictures of a latent model (encoder/decoder models, and generators of drawn latents: GANs)."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,10 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..models.base import LatentGenerator, LatentModel
+from ..data.transforms import as_unit
+from ..models.base import LatentGenerator, LatentModel, Reconstructs
 from ..metrics.latent import latent_means
+from ..metrics.reconstruction import reconstructed_images
 from ..runs import default_split, load_run, load_run_data, sample_images
 from ..viz.grids import save_grid, save_scatter
 from ..viz.generator_latent import interpolate_drawn, traverse_codes
@@ -25,10 +27,13 @@ def add_parser(sub) -> None:
                        "of one test image from -span to span (rows = dims; InfoGAN: rows = categorical code, "
                        "columns = continuous code --code-dim, or columns = categorical code when it has no "
                        "continuous ones); manifold: the decoded grid of a 2-D latent space; neighbours: each "
-                       "sample (first column) beside its nearest training images in pixel space, to spot copies.",
+                       "sample (first column) beside its nearest training images in pixel space, to spot copies; "
+                       "latent-scatter: test codes coloured by class; reconstructions: rows of test images, each "
+                       "above its reconstructions (--rows pairs of --steps).",
                        formatter_class=ShownDefaultsFormatter)
     p.add_argument("run_dir")
-    p.add_argument("kind", choices=("interpolate", "traverse", "manifold", "neighbours", "latent-scatter"))
+    p.add_argument("kind", choices=("interpolate", "traverse", "manifold", "neighbours", "latent-scatter",
+                                           "reconstructions"))
     p.add_argument("--out", required=True, type=output_file, help="FILE.png")
     p.add_argument("--rows", type=positive_int, default=8, help="pairs (interpolate) or latent dims (traverse)")
     p.add_argument("--steps", type=positive_int, default=10, help="images per row")
@@ -55,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote neighbours grid to {args.out} (nearest L2 distance per sample: "
               f"{', '.join(f'{d:.2f}' for d in dist[:, 0].tolist())})")
         return 0
+    if args.kind == "reconstructions":
+        return _reconstructions(model, ckpt, args)
     if isinstance(model, LatentGenerator) and not isinstance(model, LatentModel):
         return _generator_pictures(model, ckpt, args)
     if not isinstance(model, LatentModel):
@@ -82,6 +89,26 @@ def run(args: argparse.Namespace) -> int:
         nrow = args.steps
     save_grid(images, Path(args.out), nrow=nrow)
     print(f"wrote {args.kind} grid to {args.out}")
+    return 0
+
+
+def _reconstructions(model, ckpt, args: argparse.Namespace) -> int:
+    """--rows pairs of rows: --steps random test images above their reconstructions."""
+    if not isinstance(model, Reconstructs):
+        raise ConfigError(f"{ckpt.config['model']} does not reconstruct: reconstructions need a model with an "
+                          "encoder and a decoder (an autoencoder)")
+    data = load_run_data(ckpt, default_split(ckpt.config["data"]["name"]), args.data_dir)
+    if data.info.kind == "points":
+        raise ConfigError(f"{ckpt.config['model']} models 2-D points; reconstructions draws image grids")
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed))[: args.rows * args.steps]
+    shown = data.subset(idx)
+    originals = as_unit(shown.data, data.info.kind)
+    recs = reconstructed_images(model, shown, seed=args.seed).to(originals.dtype)
+    rows = len(shown) // args.steps  # fewer test images than asked: whole rows only
+    pairs = torch.stack([x[: rows * args.steps].unflatten(0, (rows, args.steps)) for x in (originals, recs)], 1)
+    save_grid(pairs.flatten(0, 2), Path(args.out), nrow=args.steps)
+    print(f"wrote reconstructions grid to {args.out} ({rows} rows of {args.steps} test images, each above its "
+          "reconstructions)")
     return 0
 
 

@@ -79,6 +79,11 @@ def data_record(model: GenerativeModel, data: ImageDataset, metrics: list[str], 
         elif m == "au":
             count, var = active_units(latent_means(model, data, seed=seed))
             out["active_units"] = {"count": count, "of": int(var.numel()), "threshold": 0.01}
+            layers = getattr(model, "latent_layers", None)  # stochastic layers side by side in the code
+            if layers:
+                parts = var.split(list(layers))
+                out["active_units"]["per_layer"] = [int((p > 0.01).sum()) for p in parts]
+                out["active_units"]["layer_sizes"] = list(layers)
         elif m == "recon":
             out["reconstruction"] = reconstruction_error(model, data, batch_size, seed)
         elif m == "accuracy":

@@ -23,24 +23,15 @@ def reconstruction_error(model: Reconstructs, data: ImageDataset, batch_size: in
     fraction of its codes the data's code grids use) and ``code_perplexity`` (exp of the codes' entropy); for a
     model with several code maps (``encode`` gives a tuple: VQ-VAE-2's top and bottom) both are lists, one
     entry per map."""
-    g = torch.Generator().manual_seed(seed)
-    device = getattr(model, "device", torch.device("cpu"))
     coded = isinstance(model, DiscreteCodes)
     counts: list[torch.Tensor] = []
     total, count = 0.0, 0
-    for i in range(0, len(data), batch_size):
-        x = data.data[i: i + batch_size]
-        target = as_unit(x, data.info.kind)
-        inputs = model.prepare(x, g, train=False).to(device)
+    for target, rec, codes in _batches(model, data, batch_size, seed):
         if coded:
-            codes = model.encode(inputs)
             levels = codes if isinstance(codes, tuple) else (codes,)
             counts = counts or [torch.zeros(model.num_codes, dtype=torch.float64) for _ in levels]
             for total_counts, level in zip(counts, levels):
                 total_counts += torch.bincount(level.flatten().cpu(), minlength=model.num_codes).double()
-            rec = model.decode(codes).float().cpu()
-        else:
-            rec = model.reconstruct(inputs).float().cpu()
         total += float((rec - target).pow(2).double().sum())
         count += target.numel()
     mse = total / max(count, 1)
@@ -50,3 +41,25 @@ def reconstruction_error(model: Reconstructs, data: ImageDataset, batch_size: in
         spread = [perplexity(c) for c in counts]
         out["codes_used"], out["code_perplexity"] = (used[0], spread[0]) if len(counts) == 1 else (used, spread)
     return out
+
+
+@torch.no_grad()
+def reconstructed_images(model: Reconstructs, data: ImageDataset, batch_size: int = 250, seed: int = 0
+                         ) -> torch.Tensor:
+    """The reconstructions (N, *shape) in [0, 1] of ``data``'s examples, exactly as ``reconstruction_error``
+    scores them (for sample-quality metrics of reconstructions)."""
+    return torch.cat([rec for _, rec, _ in _batches(model, data, batch_size, seed)])
+
+
+def _batches(model: Reconstructs, data: ImageDataset, batch_size: int, seed: int):
+    """Per batch: (the images in [0, 1], their reconstructions in [0, 1] on the CPU, the codes or None); the model's
+    input is ``prepare(x, train=False)`` with a generator seeded once."""
+    g = torch.Generator().manual_seed(seed)
+    device = getattr(model, "device", torch.device("cpu"))
+    coded = isinstance(model, DiscreteCodes)
+    for i in range(0, len(data), batch_size):
+        x = data.data[i: i + batch_size]
+        inputs = model.prepare(x, g, train=False).to(device)
+        codes = model.encode(inputs) if coded else None
+        rec = model.decode(codes) if coded else model.reconstruct(inputs)
+        yield as_unit(x, data.info.kind), rec.float().cpu(), codes

@@ -21,7 +21,9 @@ def record_rows(record: dict) -> list[tuple[str, str, str]]:
             if m.get("likelihood_note"):
                 rows.append(("", "", m["likelihood_note"]))
         elif name == "active_units":
-            rows.append(("active units", f"{m['count']:d}", f"of {m['of']} (Cov > {m['threshold']})"))
+            layers = "" if "per_layer" not in m else "; per layer " + ", ".join(
+                f"{a}/{n}" for a, n in zip(m["per_layer"], m["layer_sizes"]))
+            rows.append(("active units", f"{m['count']:d}", f"of {m['of']} (Cov > {m['threshold']}){layers}"))
         elif name == "reconstruction":
             rows.append(("reconstruction MSE", f"{m['mse']:.5f}", f"PSNR {m['psnr_db']:.2f} dB ([0, 1] pixels, "
                          f"n={m['n']})"))
@@ -34,6 +36,8 @@ def record_rows(record: dict) -> list[tuple[str, str, str]]:
                     rows.append(("codes used", f"{used:.4f}", f"of the codebook; perplexity {perplexity:.1f}"))
         elif name == "quality":
             rows += quality_rows(m)
+        elif name == "quality_reconstructions":
+            rows += [(f"{metric} (recon.)", value, note) for metric, value, note in quality_rows(m)]
         elif name == "disentanglement":
             rows += disentanglement_rows(m)
         elif name == "classification":
@@ -109,4 +113,6 @@ def headline(record: dict) -> dict[str, object]:
                     v = v.get(part) if isinstance(v, dict) else None
                 if v is not None:
                     row[key] = round(v, 4) if isinstance(v, float) else v
+        elif name == "quality_reconstructions" and "fid" in m:
+            row["FID (recon.)"] = round(m["fid"], 4)
     return row

@@ -1,6 +1,8 @@
-"""Adversarial latent autoencoder (Pidhorskyi et al. 2020), the MLP version of the paper's MNIST experiment: a
-mapping F: z -> w, a generator G: w -> x, an encoder E: x -> w and a discriminator D on w, so the critic of an
-image is D(E(x)). Three phases a step, as optimizer groups (the paper's Algorithm 1):
+"""Adversarial latent autoencoder (Pidhorskyi et al. 2020): a mapping F: z -> w, a generator G: w -> x, an encoder
+E: x -> w and a discriminator D on w, so the critic of an image is D(E(x)). G and E are the MLPs of the paper's
+MNIST experiment (``arch: mlp``) or a small StyleALAE (``arch: style``, `alae-style`): a style-based generator
+taking w by AdaIN at every level and the encoder that sums every level's instance-norm statistics into w
+(nn.style). Three phases a step, as optimizer groups (the paper's Algorithm 1):
 
 - discriminator (E and D): softplus(D(E(G(F(z))))) + softplus(-D(E(x))) + gamma/2 ||grad_x D(E(x))||^2 (R1);
 - generator (F and G): softplus(-D(E(G(F(z)))));
@@ -18,7 +20,9 @@ from torch import nn
 
 from ..config import positive
 from ..data.dataset import DatasetInfo
+from ..errors import ConfigError
 from ..nn import MLP
+from ..nn.style import StyleEncoder, StyleGenerator
 from .base import Batch, GenerativeModel, OptimizerGroup
 from .gan.objectives import objectives
 from .gan.penalties import zero_centred_penalty
@@ -26,16 +30,20 @@ from .registry import register_model
 
 
 NON_SATURATING = objectives.get("non-saturating")  # the paper's softplus losses
+ARCHS = ("mlp", "style")
 
 
 @dataclass(frozen=True)
 class ALAEConfig:
-    """Sizes of z and w, the widths of F, G, E and D (leaky ReLU 0.2), and the R1 weight gamma."""
+    """Sizes of z and w, the widths of F, G, E and D (leaky ReLU 0.2), and the R1 weight gamma. ``arch``: mlp (G and
+    E of ``hidden`` widths) or style (G and E style-based, ``channels`` wide from G's base resolution up)."""
 
     latent_dim: int = 50  # z
     w_dim: int = 50
     mapping_hidden: tuple[int, ...] = (1024, 1024)
-    hidden: tuple[int, ...] = (1024, 1024)  # G, and E mirrored
+    arch: str = "mlp"
+    hidden: tuple[int, ...] = (1024, 1024)  # mlp: G, and E mirrored
+    channels: tuple[int, ...] = (128, 64, 32)  # style: 7x7, 14x14, 28x28 for MNIST
     disc_hidden: tuple[int, ...] = (1024,)
     r1_gamma: float = 10.0
     lr_d: float = 2e-3  # the paper's Adam (beta1 0, beta2 0.99) at 0.002
@@ -45,7 +53,11 @@ class ALAEConfig:
         for name in ("latent_dim", "w_dim", "lr_d", "lr_g"):
             positive(name, getattr(self, name))
         positive("r1_gamma", self.r1_gamma, allow_zero=True)
-        for h in self.mapping_hidden + self.hidden + self.disc_hidden:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"model.arch {self.arch!r}: choose {' or '.join(ARCHS)}")
+        if self.arch == "style" and not self.channels:
+            raise ConfigError("model.channels: the style-based nets need at least one level")
+        for h in self.mapping_hidden + self.hidden + self.disc_hidden + self.channels:
             positive("layer width", h)
 
 
@@ -54,7 +66,8 @@ class ALAE(GenerativeModel):
 
     Config = ALAEConfig
     default_train = {"lr": 2e-3, "batch_size": 128, "steps": 20_000, "betas": (0.0, 0.99)}
-    tiny = {"latent_dim": 4, "w_dim": 4, "mapping_hidden": (8,), "hidden": (16,), "disc_hidden": (8,)}
+    tiny = {"latent_dim": 4, "w_dim": 4, "mapping_hidden": (8,), "hidden": (16,), "disc_hidden": (8,),
+            "channels": (8, 4)}
     input_transform = "symmetric"
 
     def __init__(self, config: ALAEConfig, info: DatasetInfo):
@@ -62,8 +75,19 @@ class ALAE(GenerativeModel):
         self.latent_dim, self.shape = config.w_dim, tuple(info.shape)
         d = math.prod(info.shape)
         self.mapping = MLP(config.latent_dim, config.mapping_hidden, config.w_dim, "leaky_relu")
-        self.generator = nn.Sequential(MLP(config.w_dim, config.hidden, d, "leaky_relu"), nn.Tanh())
-        self.encoder = nn.Sequential(nn.Flatten(), MLP(d, tuple(reversed(config.hidden)), config.w_dim, "leaky_relu"))
+        if config.arch == "style":
+            if len(self.shape) != 3:
+                raise ConfigError(f"alae arch style needs images (C, H, W), got data of shape {self.shape}; use "
+                                  "arch mlp")
+            try:
+                self.generator = StyleGenerator(config.w_dim, self.shape, config.channels)
+                self.encoder = StyleEncoder(self.shape, config.channels, config.w_dim)
+            except ValueError as e:
+                raise ConfigError(f"alae arch style: {e}; change model.channels") from None
+        else:
+            self.generator = nn.Sequential(MLP(config.w_dim, config.hidden, d, "leaky_relu"), nn.Tanh())
+            self.encoder = nn.Sequential(nn.Flatten(), MLP(d, tuple(reversed(config.hidden)), config.w_dim,
+                                                           "leaky_relu"))
         self.critic = MLP(config.w_dim, config.disc_hidden, 1, "leaky_relu")
 
     def optimizer_groups(self) -> dict[str, OptimizerGroup]:
@@ -120,3 +144,5 @@ class ALAE(GenerativeModel):
 
 
 register_model("alae", ALAE, "adversarial latent autoencoder (Pidhorskyi et al. 2020), the MLP version for MNIST")
+register_model("alae-style", ALAE, "StyleALAE, small: style-based generator (AdaIN) and statistics encoder, 3 levels",
+               preset={"arch": "style"})

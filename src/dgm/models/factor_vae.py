@@ -14,7 +14,7 @@ from ..nn import MLP
 from .base import Batch, OptimizerGroup
 from .gan.objectives import objectives
 from .registry import register_model
-from .vae import VAE, VAEConfig, gaussian_kl
+from .vae import VAE, VAEConfig
 
 
 @dataclass(frozen=True)
@@ -60,31 +60,27 @@ class FactorVAE(VAE):
         self.tc_discriminator = MLP(config.latent_dim, (config.tc_hidden,) * config.tc_layers, 1, "leaky_relu")
 
     def optimizer_groups(self) -> dict[str, OptimizerGroup]:
-        return {"main": OptimizerGroup(list(self.net.parameters())),
+        vae = [p for name, p in self.named_parameters() if not name.startswith("tc_discriminator.")]  # net, flow
+        return {"main": OptimizerGroup(vae),
                 "discriminator": OptimizerGroup(list(self.tc_discriminator.parameters()),
                                                 {"lr": self.config.tc_lr, "betas": tuple(self.config.tc_betas)})}
 
     def update_schedule(self, step: int) -> list[str]:
         return ["main", "discriminator"]
 
-    def _codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mu, logvar = self.posterior(x)
-        return mu + (0.5 * logvar).exp() * torch.randn_like(mu), mu, logvar
-
     def loss(self, batch: Batch, group: str = "main") -> dict[str, torch.Tensor]:
         x = batch.x
         if group == "discriminator":
             with torch.no_grad():
-                z = self._codes(x)[0]
+                z = self.draw_posterior(x)[0]
                 shuffled = permute_dims(z)
             joint, product = self.tc_discriminator(z).squeeze(-1), self.tc_discriminator(shuffled).squeeze(-1)
             # codes of q(z) labelled 1, shuffled codes 0: the GAN package's non-saturating critic loss, halved
             loss = 0.5 * objectives.get("non-saturating").d_loss(joint, product)
             accuracy = 0.5 * ((joint > 0).float().mean() + (product < 0).float().mean())
             return {"loss": loss, "accuracy": accuracy.detach()}
-        z, mu, logvar = self._codes(x)
+        z, _, kl = self.draw_posterior(x)
         rec = self.head.log_prob(self.net.decoder(z), x)
-        kl = gaussian_kl(mu, logvar)
         tc = total_correlation(self.tc_discriminator(z).squeeze(-1))
         objective = (-rec + self.config.beta * kl).mean() + self.config.gamma * tc
         return {"loss": objective, "recon": -rec.mean().detach(), "kl": kl.mean().detach(),
