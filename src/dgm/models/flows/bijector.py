@@ -18,6 +18,7 @@ class Bijector(nn.Module):
     """An invertible map x (B, *shape) -> y (B, *output_shape(shape)) with its log-Jacobian-determinant."""
 
     domain: ClassVar[str] = "real"  # where inputs live: "real", or "unit" (the open interval (0, 1))
+    volume_preserving: ClassVar[bool] = False  # log-determinant 0 for every input (reversible sequences need it)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x -> (y, ladj (B,)) with ladj = log |det dy/dx|."""

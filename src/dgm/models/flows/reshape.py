@@ -12,6 +12,8 @@ from .invconv import InvConv1x1
 class Squeeze(Bijector):
     """(B, C, H, W) -> (B, 4C, H/2, W/2): each 2x2 block of a channel becomes 4 channels; ladj = 0."""
 
+    volume_preserving = True  # a permutation of the entries
+
     def forward(self, x):
         b, c, h, w = x.shape
         y = x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(b, 4 * c, h // 2, w // 2)
