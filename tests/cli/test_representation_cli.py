@@ -83,8 +83,12 @@ def test_latent_scatter_of_an_adversarial_autoencoder(tmp_path, capsys):
 def test_semi_supervised_aae_trains_on_its_labels_and_reports_test_error(tmp_path, capsys):
     run = tmp_path / "semi"
     assert dgm("train", "aae-semi", "--out", run, "--set", "model.labels_per_class=5", "--set", "model.hidden=[16]",
-               "--set", "model.disc_hidden=[8]", "--set", "model.label_seed=4", "--no-progress", "--steps", "3",
-               "--batch-size", "20") == 0
+               "--set", "model.disc_hidden=[8]", "--set", "model.label_seed=4", "--no-progress", "--steps", "4",
+               "--batch-size", "20", "--set", "train.eval_every=2") == 0
+    curve = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    curve = [r for r in curve if "val/error" in r]  # validated by classification error on held-out labels
+    assert [r["step"] for r in curve] == [2, 4] and all(0 <= r["val/error"] <= 1 for r in curve)
+    assert curve[0]["val/kind"] == "classification" and curve[0]["val/split"] == "valid-carved"
     import yaml
     recorded = yaml.safe_load((run / "config.yaml").read_text())["labelled_subset"]
     assert recorded["label_seed"] == 4 and recorded["labelled"] == 50

@@ -47,6 +47,9 @@ class SemiSupervisedAAE(DecodesThroughHead, GenerativeModel):
 
     Config = AAESemiConfig
     default_train = {"lr": 1e-4, "batch_size": 100, "steps": 10_000}
+    # periodic validation: classification error on the carved validation images' labels (never trained on; a
+    # selection set far larger than the 100 training labels, as the paper's validation split)
+    validate_by = "classification"
     tiny = {"hidden": (16,), "latent_dim": 2, "conv_channels": (4, 8), "disc_hidden": (8,), "labels_per_class": 1,
             "labelled_batch_size": 8}
 

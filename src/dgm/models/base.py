@@ -80,7 +80,8 @@ class GenerativeModel(nn.Module):
     log_prob_kind: ClassVar[str] = "exact"  # what log_prob is, when the model has one: a LIKELIHOOD_KINDS key
     # periodic validation's metric: "auto" (its likelihood where it has one, else FID of samples), "samples"
     # (FID, for models whose likelihood is too costly to evaluate during training: a diffusion's full bound) or
-    # "reconstruction" (MSE of ``reconstruct``: an autoencoder whose samples wait for a separate prior)
+    # "reconstruction" (MSE of ``reconstruct``: an autoencoder whose samples wait for a separate prior) or
+    # "classification" (error of ``classify`` on the validation labels: a semi-supervised classifier)
     validate_by: ClassVar[str] = "auto"
     # elbo costs many network passes per example (a diffusion's T): `dgm eval`'s auto metrics leave it out
     costly_bound: ClassVar[bool] = False

@@ -4,8 +4,9 @@ validation split, off the training clock, written to metrics.jsonl and kept as t
 The metric is chosen by capability: exact NLL (``log_prob``), else the negative ELBO (``elbo``, an upper bound
 on the NLL), else FID of samples against the subset in the bundled classifier's features (generators of
 MNIST-like images); a model whose ``validate_by`` is "reconstruction" (a VQ-VAE, whose samples need a prior it
-does not have) is scored by the MSE of its reconstructions. Lower is better for all, so ``keep_best`` keeps the
-lowest.
+does not have) is scored by the MSE of its reconstructions, and one whose ``validate_by`` is "classification"
+(the semi-supervised AAE) by its classification error on the validation labels. Lower is better for all, so
+``keep_best`` keeps the lowest.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 from ..data.dataset import ImageDataset
 from ..data.validation import spread_subset
 from ..errors import ConfigError
-from ..models.base import GenerativeModel, HasELBO, HasLogProb, Reconstructs
+from ..models.base import Classifies, GenerativeModel, HasELBO, HasLogProb, Reconstructs
 from .callbacks import Callback, append_metrics
 
 if TYPE_CHECKING:
@@ -47,7 +48,12 @@ def choose_metric(model: GenerativeModel, data: ImageDataset, n_samples: int, se
 
         return ValidationMetric("recon_mse", "reconstruction",
                                 lambda m: reconstruction_error(m, data, 250, seed)["mse"])
-    by_likelihood = validate_by not in ("samples", "reconstruction")
+    if validate_by == "classification" and isinstance(model, Classifies):
+        from ..metrics.classification import classification_accuracy
+
+        return ValidationMetric("error", "classification",
+                                lambda m: classification_accuracy(m, data, seed=seed)["error"])
+    by_likelihood = validate_by not in ("samples", "reconstruction", "classification")
     if by_likelihood and isinstance(model, HasLogProb):
         return ValidationMetric("nll_nats", model.log_prob_kind,
                                 lambda m: negative_log_likelihood(m, data, 1, 250, seed)["nll_nats"])
