@@ -1,6 +1,6 @@
 """Normalizing flows: bijectors (couplings, ActNorm, invertible 1x1 convs, squeeze, factor-out, logit, RevNet
 blocks and reversible sequences), base distributions, and the NICE, RealNVP and Glow models composed from them."""
-from . import glow, nice, realnvp  # noqa: F401  (registers the models)
+from . import glow, irevnet, nice, realnvp  # noqa: F401  (registers the models)
 from .base_dist import StandardLogistic, StandardNormal, base_distributions
 from .bijector import Bijector, Chain, bijectors
 from .coupling import ConvNet, Coupling, MLPNet

@@ -65,6 +65,10 @@ class _Reversible(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, blocks, *params):
         ctx.blocks = blocks
+        # the recomputation in backward runs under the forward pass's autocast (the trainer's bf16), as
+        # torch.utils.checkpoint does
+        ctx.device_type = x.device.type
+        ctx.autocast = (torch.is_autocast_enabled(ctx.device_type), torch.get_autocast_dtype(ctx.device_type))
         with torch.no_grad():
             for block in blocks:
                 x = block(x)[0]
@@ -75,20 +79,29 @@ class _Reversible(torch.autograd.Function):
     def backward(ctx, dy):
         (y,) = ctx.saved_tensors
         grads: list[list[torch.Tensor | None]] = []
-        for block in reversed(ctx.blocks):
-            if hasattr(block, "backward_from_output"):
-                y, dy, g = block.backward_from_output(y, dy)
-            else:  # any other volume-preserving bijector: invert, then recompute it under autograd
-                with torch.no_grad():
-                    x = block.inverse(y)
-                params = list(block.parameters())
-                with torch.enable_grad():
-                    x_ = x.detach().requires_grad_(True)
-                    dx, *g = torch.autograd.grad(block(x_)[0], [x_, *params], dy, allow_unused=True)
-                y, dy = x, dx
-            grads.append(list(g))
+        enabled, dtype = ctx.autocast
+        with torch.autocast(ctx.device_type, dtype=dtype, enabled=enabled):
+            dy = _backward_blocks(ctx.blocks, y, dy, grads)
         flat = [p_grad for block_grads in reversed(grads) for p_grad in block_grads]
         return (dy, None, *flat)
+
+
+def _backward_blocks(blocks, y: torch.Tensor, dy: torch.Tensor, grads: list) -> torch.Tensor:
+    """Walk ``blocks`` from the last: rebuild each one's input from its output, append its parameters' gradients
+    to ``grads`` (last block first) and return dL/d(first input)."""
+    for block in reversed(blocks):
+        if hasattr(block, "backward_from_output"):
+            y, dy, g = block.backward_from_output(y, dy)
+        else:  # any other volume-preserving bijector: invert, then recompute it under autograd
+            with torch.no_grad():
+                x = block.inverse(y)
+            params = list(block.parameters())
+            with torch.enable_grad():
+                x_ = x.detach().requires_grad_(True)
+                dx, *g = torch.autograd.grad(block(x_)[0], [x_, *params], dy, allow_unused=True)
+            y, dy = x, dx
+        grads.append(list(g))
+    return dy
 
 
 class ReversibleSequence(Bijector):
