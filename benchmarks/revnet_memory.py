@@ -21,21 +21,9 @@ import torch
 
 import dgm.data
 from dgm.models.flows import i_revnet
+from dgm.models.flows.reversible import held_for_backward
 
 DEPTHS = (4, 8, 16)
-
-
-def held_bytes(net, x) -> int:
-    total = 0
-
-    def pack(t):
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        net(x)
-    return total
 
 
 def speed(net, x, seconds: float) -> float:
@@ -71,8 +59,9 @@ def main(argv=None) -> int:
             net(x)[0].square().mean().backward()
             grads.append(torch.cat([q.grad.flatten() for q in net.parameters()]))
         rel = float((grads[0] - grads[1]).abs().max() / grads[1].abs().max())
-        rows.append({"depth": depth, "held_bytes_saving": held_bytes(saving, x), "held_bytes_autograd":
-                     held_bytes(plain, x), "samples_per_s_saving": round(speed(saving, x, args.seconds), 1),
+        rows.append({"depth": depth, "held_bytes_saving": held_for_backward(lambda: saving(x)),
+                     "held_bytes_autograd": held_for_backward(lambda: plain(x)),
+                     "samples_per_s_saving": round(speed(saving, x, args.seconds), 1),
                      "samples_per_s_autograd": round(speed(plain, x, args.seconds), 1), "grad_max_rel_diff": rel})
         print(rows[-1], file=sys.stderr, flush=True)
     deepest = rows[-1]

@@ -141,6 +141,21 @@ class ReversibleSequence(Bijector):
         return tuple(shape)
 
 
+def held_for_backward(fn) -> int:
+    """Bytes of the tensors autograd saves for backward while ``fn()`` runs: the activation memory a training step
+    holds (weights and their gradients not counted), exactly, on any device."""
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return total
+
+
 def residual_function(channels: int, hidden: int) -> nn.Module:
     """A RevBlock's F or G: 3x3 conv, ReLU, 3x3 conv, (B, channels, H, W) -> the same shape (no batch norm: a
     recomputed forward pass must not update running statistics twice)."""
