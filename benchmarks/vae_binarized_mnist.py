@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     args.k = args.k or DEFAULT_K.get(args.model, FULL["k"])
     threads, load_start, data_dir = common.begin(args.threads)
     train_argv, eval_argv, run_dir, summary, ev = cli_run.train_and_eval(
-        args, args.model, MODELS[args.model][0], ["--metrics", "elbo,iwae,au", "--k", str(args.k)], data_dir, threads)
+        args, args.model, MODELS[args.model][0], ["--metrics", "elbo,iwae,au,kl", "--k", str(args.k)], data_dir, threads)
     target = MODELS[args.model][1]
     iwae = ev[f"iwae_{args.k}"]
     nll = iwae["nll_nats"]
@@ -66,6 +66,7 @@ def main(argv=None) -> int:
         "variant": args.model + ("" if summary["precision"] == "fp32" else f" ({summary['precision']})"),
         "test_nelbo_nats": round(ev["elbo"]["nll_nats"], 3), "k": args.k, "eval_n": iwae["n"],
         "estimator": iwae["estimator"], "active_units": ev["active_units"],
+        "kl_nats": round(ev["kl"]["kl_nats"], 3),
         **cli_run.run_fields(args, train_argv, eval_argv, run_dir, summary, threads, load_start),
         "artifacts": [cli_run.keep_grid(run_dir, f"vae_binarized_mnist_{args.model}", not args.no_record)],
     }

@@ -96,3 +96,38 @@ def test_active_units_counts_variance_above_threshold():
     count, var = active_units(means)
     assert count == 2 and var.shape == (5,)
     assert var[:2].min() > 0.9 and var[2:].max() < 0.01
+
+
+def test_mean_kl_is_the_closed_form_kl_averaged_and_the_cli_reports_it(tmp_path, capsys):
+    from torch.distributions import Normal, kl_divergence
+
+    from dgm.cli.main import main
+    from dgm.data import load
+    from dgm.metrics.latent import mean_kl
+    from dgm.models import create
+
+    data = load("mnist-10k", split="test").subset(slice(0, 120))
+    torch.manual_seed(0)
+    model = create("vae", data.info, hidden=(16,), latent_dim=3).eval()
+    with torch.no_grad():  # bigger posterior means: a KL well above 0
+        model.net.encoder[1][-1].bias[:3] += 1.5
+        x = model.prepare(data.data, torch.Generator().manual_seed(0), train=False)
+        mu, logvar = model.posterior(x)
+        by_hand = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1).double()
+    r = mean_kl(model, data, batch_size=50)  # batches that do not divide 120
+    assert r["n"] == 120 and r["kl_nats"] > 1
+    assert r["kl_nats"] == pytest.approx(float(by_hand.mean()), rel=1e-5)
+    assert r["stderr"] == pytest.approx(float(by_hand.std() / math.sqrt(120)), rel=1e-4)
+    run = tmp_path / "run"
+    assert main(["train", "vae", "--steps", "2", "--set", "model.hidden=[16]", "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--metrics", "kl", "-n", "50", "--json"]) == 0
+    import json
+    kl = json.loads(capsys.readouterr().out)["metrics"]["kl"]
+    assert kl["n"] == 50 and kl["kl_nats"] >= 0
+    gan = tmp_path / "gan"
+    assert main(["train", "dcgan", "--out", str(gan), "--set", "model.channels=8", "--set", "model.latent_dim=8",
+                 "--no-progress", "--steps", "1", "--batch-size", "16"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(gan), "--metrics", "kl"]) == 2
+    assert "metric kl needs a model with HasKL" in capsys.readouterr().err

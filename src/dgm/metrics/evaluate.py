@@ -7,19 +7,19 @@ import torch
 
 from ..data.dataset import ImageDataset
 from ..errors import ConfigError
-from ..models.base import Classifies, GenerativeModel, HasELBO, HasLogProb, LatentModel, Reconstructs
+from ..models.base import Classifies, GenerativeModel, HasELBO, HasKL, HasLogProb, LatentModel, Reconstructs
 from .classification import classification_accuracy
 from .features import FeatureNet
-from .latent import active_units, latent_means
+from .latent import active_units, latent_means, mean_kl
 from .likelihood import negative_log_likelihood
 from .quality import QUALITY_METRICS, reference_features, sample_quality
 from .reconstruction import reconstruction_error
 
-DATA_METRICS = ("nll", "elbo", "iwae", "au", "recon", "accuracy")  # the model on test examples (quality: on its samples)
+DATA_METRICS = ("nll", "elbo", "iwae", "au", "kl", "recon", "accuracy")  # the model on test examples (quality: on its samples)
 FACTOR_METRICS = ("disentanglement",)  # the model's codes against a dataset's ground-truth factors (dSprites)
 ALL_METRICS = DATA_METRICS + FACTOR_METRICS + QUALITY_METRICS
-NEEDS = {"nll": HasLogProb, "elbo": HasELBO, "iwae": HasELBO, "au": LatentModel, "recon": Reconstructs,
-         "disentanglement": LatentModel, "accuracy": Classifies}
+NEEDS = {"nll": HasLogProb, "elbo": HasELBO, "iwae": HasELBO, "au": LatentModel, "kl": HasKL,
+         "recon": Reconstructs, "disentanglement": LatentModel, "accuracy": Classifies}
 
 
 def parse_metrics(text: str, model: GenerativeModel | None, quality_available: bool, has_factors: bool = False
@@ -66,7 +66,7 @@ def data_record(model: GenerativeModel, data: ImageDataset, metrics: list[str], 
                 batch_size: int = 100, seed: int = 0, progress: bool = False,
                 bound_options: dict | None = None) -> dict[str, object]:
     """The DATA_METRICS on test examples ``data``: nll (exact, or a diffusion's bound), elbo, iwae-k (NLL bounds
-    in nats and bits/dim), active units and reconstruction error; ``bound_options``: keyword options of the
+    in nats and bits/dim), active units, the posterior's KL from the prior and reconstruction error; ``bound_options``: keyword options of the
     model's ``elbo`` (a diffusion's ``terms``)."""
     out: dict[str, object] = {}
     for m in metrics:
@@ -84,6 +84,8 @@ def data_record(model: GenerativeModel, data: ImageDataset, metrics: list[str], 
                 parts = var.split(list(layers))
                 out["active_units"]["per_layer"] = [int((p > 0.01).sum()) for p in parts]
                 out["active_units"]["layer_sizes"] = list(layers)
+        elif m == "kl":
+            out["kl"] = mean_kl(model, data, seed=seed)
         elif m == "recon":
             out["reconstruction"] = reconstruction_error(model, data, batch_size, seed)
         elif m == "accuracy":

@@ -24,6 +24,9 @@ def record_rows(record: dict) -> list[tuple[str, str, str]]:
             layers = "" if "per_layer" not in m else "; per layer " + ", ".join(
                 f"{a}/{n}" for a, n in zip(m["per_layer"], m["layer_sizes"]))
             rows.append(("active units", f"{m['count']:d}", f"of {m['of']} (Cov > {m['threshold']}){layers}"))
+        elif name == "kl":
+            rows.append(("KL(q || prior)", f"{m['kl_nats']:.3f}", f"nats per example, +- {m['stderr']:.3f} "
+                         f"(n={m['n']}); near 0: the latents carry nothing (posterior collapse)"))
         elif name == "reconstruction":
             rows.append(("reconstruction MSE", f"{m['mse']:.5f}", f"PSNR {m['psnr_db']:.2f} dB ([0, 1] pixels, "
                          f"n={m['n']})"))

@@ -244,6 +244,15 @@ class StepwiseSampler(Protocol):
 
 
 @runtime_checkable
+class HasKL(Protocol):
+    """Models with an approximate posterior and a prior: ``kl(x, generator=None) -> (B,)``, KL(q(z|x) || p(z)) in
+    nats (closed form where it has one, else a one-sample estimate); scored by `dgm eval --metrics kl`, the
+    measure of how much the latents carry (0: posterior collapse)."""
+
+    def kl(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
 class HasELBO(Protocol):
     """A lower bound on log p(x) of the discrete data: ``elbo(x, k=1) -> (B,)`` in nats (k>1: IWAE bound, unless
     the model's ``importance_weighted`` is False: a diffusion's bound takes only k=1)."""

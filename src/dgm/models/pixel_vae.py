@@ -140,6 +140,16 @@ class PixelVAE(GenerativeModel):
         return {"loss": -rec.mean() + penalty, "recon": -rec.mean().detach(), "kl": kl.mean().detach(),
                 "elbo": (rec - kl).mean().detach()}
 
+    def kl(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) per example (B,): closed form under the Gaussian prior, a one-sample estimate under
+        the flow prior."""
+        mu, logvar = self.posterior(x)
+        if self.prior is None:
+            return gaussian_kl(mu, logvar)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+        z = mu + (0.5 * logvar).exp() * eps
+        return -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1) - self.prior.log_prob(z)
+
     def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """log p(x | z_i) + log p(z_i) - log q(z_i | x) for k draws z_i ~ q: (k, B), one decoder pass each."""
         mu, logvar = self.posterior(x)

@@ -114,6 +114,10 @@ class VAE(DecodesThroughHead, GenerativeModel):
         kl = log_q - standard_normal_log_prob(z)
         return z, log_q, kl if k is None else kl[0]
 
+    def kl(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """KL(q(z|x) || N(0, I)) per example (B,): closed form, or with an IAF a one-sample estimate."""
+        return self.draw_posterior(x, 1, generator)[2]
+
     def log_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Importance log-weights log p(x, z_i) - log q(z_i | x) for k samples z_i ~ q: (k, B)."""
         z, log_q, _ = self.draw_posterior(x, k, generator)
