@@ -10,13 +10,16 @@ from dgm.models import create
 from dgm.models.base import Batch
 
 
-def test_r1_of_a_linear_encoder_and_critic_is_their_squared_weight_product():
-    # with no hidden layers, D(E(x)) = W_D W_E x + c, so grad_x = W_D W_E for every x: R1 = ||W_D W_E||^2
+@pytest.mark.parametrize("equalized", [True, False])
+def test_r1_of_a_linear_encoder_and_critic_is_their_squared_weight_product(equalized):
+    # with no hidden layers, D(E(x)) = W_D W_E x + c, so grad_x = W_D W_E for every x: R1 = ||W_D W_E||^2 (with
+    # equalised layers W is the stored weight times its runtime scale)
     torch.manual_seed(0)
     info = DatasetInfo(name="toy", split="train", shape=(1, 2, 3), kind="image")
-    model = create("alae", info, latent_dim=3, w_dim=3, mapping_hidden=(8,), hidden=(), disc_hidden=())
+    model = create("alae", info, latent_dim=3, w_dim=3, mapping_hidden=(8,), hidden=(), disc_hidden=(),
+                   equalized_lr=equalized)
     out = model.loss(Batch(torch.rand(5, 1, 2, 3) * 2 - 1), "discriminator")
-    w_e, w_d = model.encoder[1][0].weight, model.critic[0].weight
+    w_e, w_d = (layer.weight * getattr(layer, "scale", 1.0) for layer in (model.encoder[1][0], model.critic[0]))
     assert float(out["r1"]) == pytest.approx(float((w_d @ w_e).pow(2).sum()), rel=1e-5)
     # the weight: the loss is the adversarial term plus gamma / 2 times R1
     assert float(out["loss"]) == pytest.approx(float(out["adversarial"]) + 5.0 * float(out["r1"]), rel=1e-6)

@@ -46,6 +46,7 @@ class ALAEConfig:
     channels: tuple[int, ...] = (128, 64, 32)  # style: 7x7, 14x14, 28x28 for MNIST
     disc_hidden: tuple[int, ...] = (1024,)
     r1_gamma: float = 10.0
+    equalized_lr: bool = True  # the paper's layers: its lr of 0.002 assumes them (plain layers diverge at it)
     lr_d: float = 2e-3  # the paper's Adam (beta1 0, beta2 0.99) at 0.002
     lr_g: float = 2e-3
 
@@ -74,21 +75,22 @@ class ALAE(GenerativeModel):
         super().__init__(config, info)
         self.latent_dim, self.shape = config.w_dim, tuple(info.shape)
         d = math.prod(info.shape)
-        self.mapping = MLP(config.latent_dim, config.mapping_hidden, config.w_dim, "leaky_relu")
+        eq = config.equalized_lr
+        self.mapping = MLP(config.latent_dim, config.mapping_hidden, config.w_dim, "leaky_relu", eq)
         if config.arch == "style":
             if len(self.shape) != 3:
                 raise ConfigError(f"alae arch style needs images (C, H, W), got data of shape {self.shape}; use "
                                   "arch mlp")
             try:
-                self.generator = StyleGenerator(config.w_dim, self.shape, config.channels)
-                self.encoder = StyleEncoder(self.shape, config.channels, config.w_dim)
+                self.generator = StyleGenerator(config.w_dim, self.shape, config.channels, eq)
+                self.encoder = StyleEncoder(self.shape, config.channels, config.w_dim, eq)
             except ValueError as e:
                 raise ConfigError(f"alae arch style: {e}; change model.channels") from None
         else:
-            self.generator = nn.Sequential(MLP(config.w_dim, config.hidden, d, "leaky_relu"), nn.Tanh())
+            self.generator = nn.Sequential(MLP(config.w_dim, config.hidden, d, "leaky_relu", eq), nn.Tanh())
             self.encoder = nn.Sequential(nn.Flatten(), MLP(d, tuple(reversed(config.hidden)), config.w_dim,
-                                                           "leaky_relu"))
-        self.critic = MLP(config.w_dim, config.disc_hidden, 1, "leaky_relu")
+                                                           "leaky_relu", eq))
+        self.critic = MLP(config.w_dim, config.disc_hidden, 1, "leaky_relu", eq)
 
     def optimizer_groups(self) -> dict[str, OptimizerGroup]:
         e, g = list(self.encoder.parameters()), list(self.generator.parameters())
