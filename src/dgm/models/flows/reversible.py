@@ -13,7 +13,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .bijector import Bijector, bijectors
+from .bijector import Bijector, Chain, bijectors
 from .reshape import Squeeze
 
 
@@ -104,7 +104,7 @@ def _backward_blocks(blocks, y: torch.Tensor, dy: torch.Tensor, grads: list) -> 
     return dy
 
 
-class ReversibleSequence(Bijector):
+class ReversibleSequence(Chain):
     """Volume-preserving bijectors applied in order (log-determinant 0) whose training keeps no activations:
     with ``memory_saving`` (default) gradients come from ``_Reversible``; without, from ordinary autograd (for
     comparison: the same numbers, more memory)."""
@@ -112,9 +112,8 @@ class ReversibleSequence(Bijector):
     volume_preserving = True
 
     def __init__(self, blocks: Iterable[Bijector], memory_saving: bool = True):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        for b in self.blocks:
+        super().__init__(blocks)
+        for b in self.layers:
             if not getattr(b, "volume_preserving", False):
                 raise ValueError(f"{type(b).__name__} is not volume-preserving: a reversible sequence drops "
                                  "log-determinants")
@@ -123,22 +122,9 @@ class ReversibleSequence(Bijector):
     def forward(self, x):
         if self.memory_saving and torch.is_grad_enabled() and (x.requires_grad or any(
                 p.requires_grad for p in self.parameters())):
-            y = _Reversible.apply(x, list(self.blocks), *[p for b in self.blocks for p in b.parameters()])
-        else:
-            y = x
-            for block in self.blocks:
-                y = block(y)[0]
-        return y, x.new_zeros(x.shape[0])
-
-    def inverse(self, y):
-        for block in reversed(self.blocks):
-            y = block.inverse(y)
-        return y
-
-    def output_shape(self, shape):
-        for block in self.blocks:
-            shape = block.output_shape(shape)
-        return tuple(shape)
+            y = _Reversible.apply(x, list(self.layers), *[p for b in self.layers for p in b.parameters()])
+            return y, x.new_zeros(x.shape[0])
+        return super().forward(x)  # the Chain's pass: every log-determinant is 0
 
 
 def held_for_backward(fn) -> int:
