@@ -26,18 +26,20 @@ MUTANTS = {
     "G loss with the wrong sign": (
         "models/gan/model.py", 'terms = {"adv": self.objective.g_loss(out.logits),',
         'terms = {"adv": -self.objective.g_loss(out.logits),', ["tests/models/gan"]),
-    "WGAN-GP weight not applied": (
-        "models/gan/model.py", 'terms["gp"] = cfg.gp_weight * gradient_penalty(critic, x, fake)',
-        'terms["gp"] = gradient_penalty(critic, x, fake)', ["tests/models/gan"]),
-    "R1 weight not applied": (
-        "models/gan/model.py", 'terms["r1"] = cfg.r1_weight / 2 * cfg.r_every * zero_centred_penalty(critic, x)',
-        'terms["r1"] = cfg.r_every * zero_centred_penalty(critic, x)', ["tests/models/gan"]),
+    "penalty weight not applied": (
+        "models/gan/model.py", "terms[name] = weight * term.value(player, ctx)",
+        "terms[name] = term.value(player, ctx)", ["tests/models/gan"]),
+    "lazy regularisation not scaled by its interval": (
+        "models/gan/parts.py", "return s.weight * s.every", "return s.weight", ["tests/models/gan"]),
+    "R1 without its 1/2": (
+        "models/gan/penalties.py", "return 0.5 * zero_centred_penalty(ctx.critic(ctx.labels), ctx.batch.x)",
+        "return zero_centred_penalty(ctx.critic(ctx.labels), ctx.batch.x)", ["tests/models/gan"]),
     "spectral norm not applied to D": (
         "models/gan/model.py", "            spectral_normalize(self.critic)\n", "            pass\n",
         ["tests/models/gan"]),
     "WGAN clipping not applied after D's update": (
-        "models/gan/model.py", 'if group == "discriminator" and self.config.clip:', "if False:",
-        ["tests/models/gan"]),
+        "models/gan/penalties.py", 'if group == "discriminator":\n            self.apply()',
+        'if False:\n            self.apply()', ["tests/models/gan"]),
     "flow log-det keeps only the last layer": (
         "models/flows/bijector.py", "ladj = ladj + l", "ladj = l", ["tests/models"]),
     "flow log_prob without the 8-bit correction": (

@@ -105,15 +105,78 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
+def fragment(path: str, value: Any) -> dict[str, Any]:
+    """``"a.b.c", v`` -> ``{"a": {"b": {"c": v}}}``."""
+    head, _, rest = path.partition(".")
+    return {head: fragment(rest, value) if rest else value}
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge of nested config values: mappings merge key by key, anything else in ``over`` replaces
+    (``None`` included: a part set to null is removed)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def nested(cls: type, values: dict[str, Any] | None) -> dict[str, Any]:
+    """``values`` for dataclass ``cls`` as nested mappings: dotted keys (``"a.b": v``, as ``--set model.a.b=v``
+    gives them) and the class's ``flat_names`` (the documented old flat keys: name -> dotted path, or a function
+    value -> nested fragment) expanded, the same within nested dataclass sections. Later keys win."""
+    aliases = getattr(cls, "flat_names", {})
+    out: dict[str, Any] = {}
+    for k, v in (values or {}).items():
+        if k in aliases:
+            alias = aliases[k]
+            part = fragment(alias, v) if isinstance(alias, str) else alias(v)
+        else:
+            part = fragment(k, v)
+        out = merge(out, part)
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]) and isinstance(out.get(f.name), dict):
+            out[f.name] = nested(hints[f.name], out[f.name])
+    return out
+
+
+def merge_values(cls: type, *layers: dict[str, Any] | None) -> dict[str, Any]:
+    """Config values for ``cls`` from layers (defaults first, each later one overriding), flat names and dotted
+    keys expanded (see ``nested``)."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        out = merge(out, nested(cls, layer))
+    return out
+
+
+def leaves(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested values -> {dotted key: value} of their leaves (an empty mapping is a leaf)."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        key = f"{prefix}.{k}" if prefix else k
+        out.update(leaves(v, key) if isinstance(v, dict) and v else {key: v})
+    return out
+
+
+def value_at(values: dict[str, Any], dotted: str) -> Any:
+    """The value (or sub-mapping) at a dotted key of nested values; None where there is none."""
+    for k in dotted.split("."):
+        if not isinstance(values, dict):
+            return None
+        values = values.get(k)
+    return values
+
+
 def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
-    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types are ConfigErrors naming valid keys."""
+    """Build dataclass ``cls`` from ``data`` (flat names and dotted keys expanded, see ``nested``); unknown keys
+    and wrong types are ConfigErrors naming valid keys."""
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
-    for k, v in (data or {}).items():
+    for k, v in nested(cls, data).items():
         key = f"{where}.{k}" if where else k
         if k not in names:
-            raise ConfigError(f"unknown config key {key!r}{suggest(k, names)}")
+            raise ConfigError(f"unknown config key {key!r}{suggest(k, names + list(getattr(cls, 'flat_names', {})))}")
         kwargs[k] = coerce(v, hints[k], key)
     try:
         return cls(**kwargs)
@@ -124,7 +187,10 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
 
 
 def override(cfg: Any, key: str, value: Any) -> Any:
-    """A copy of ``cfg`` with dotted ``key`` (e.g. ``"encoder.hidden"``) set to ``value`` after type checks."""
+    """A copy of ``cfg`` with dotted ``key`` (e.g. ``"encoder.hidden"``, or a flat name) set to ``value`` after
+    type checks."""
+    if key in getattr(type(cfg), "flat_names", {}):
+        return from_dict(type(cfg), merge_values(type(cfg), to_dict(cfg), {key: value}))
     head, _, rest = key.partition(".")
     names = [f.name for f in dataclasses.fields(cfg)]
     if head not in names:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from dgm.cli.main import main
-from dgm.config import format_assignment_value, from_dict, to_dict
+from dgm.config import format_assignment_value, from_dict, leaves, to_dict
 from dgm.models.registry import build_config, models
 from dgm.train import TrainConfig
 
@@ -26,7 +26,7 @@ def test_train_model_help_shows_the_models_defaults(name, capsys):
     assert f"noise (default: {train.seed})" in out
     if train.steps is not None:
         assert f"steps in total (default: {train.steps})" in out
-    for key, value in to_dict(build_config(name)).items():  # every model setting, as --set takes it
+    for key, value in leaves(to_dict(build_config(name))).items():  # every model setting, as --set takes it
         assert f"{key}={format_assignment_value(value)}" in out
     assert f"{name} training settings (--set train.KEY=VALUE)" in out
     assert f"precision={train.precision}" in out

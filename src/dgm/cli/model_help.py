@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..config import format_assignment_value, from_dict, to_dict
+from ..config import format_assignment_value, from_dict, leaves, to_dict
 from ..models.registry import build_config, models
 from ..train import TrainConfig
 from .common import ShownDefaultsFormatter
@@ -46,7 +46,7 @@ def describe_model_defaults(parser: argparse.ArgumentParser, name: str) -> None:
     parser.description = f"Train {name} ({models.help(name)}) on a dataset; defaults below are {name}'s."
 
     def listing(values: dict[str, Any]) -> str:
-        words = [f"{k}={format_assignment_value(v)}" for k, v in values.items()]
+        words = [f"{k}={format_assignment_value(v)}" for k, v in leaves(values).items()]  # a.b=v for sections
         return textwrap.fill("  ".join(words), width=100, initial_indent="  ", subsequent_indent="  ",
                              break_long_words=False, break_on_hyphens=False)
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from ..config import coerce, from_dict, load_yaml, parse_assignment, plain_value, to_dict
+from ..config import (coerce, from_dict, leaves, load_yaml, merge_values, nested, parse_assignment, plain_value, to_dict,
+                      value_at)
 from ..errors import ConfigError
 from ..models.registry import build_config, models
 from ..runs import (check_config_unedited, create_model, load_data, load_validation, new_run_dir,
@@ -193,9 +194,12 @@ def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
         saved = ckpt.config
         if saved.get("model") != name:
             raise ConfigError(f"config mismatch: model {saved.get('model')!r} (checkpoint) != {name!r} (requested)")
-        requested_model = to_dict(build_config(name, {**saved["model_config"], **model_vals}))
-        check_unchanged("model", saved["model_config"], {k: requested_model[k] for k in model_vals})
         model_cfg = build_config(name, saved["model_config"])
+        requested_model = to_dict(build_config(name, merge_values(entry.cls.Config, saved["model_config"], model_vals)))
+        saved_model = to_dict(model_cfg)  # nested, whichever names the checkpoint used
+        touched = leaves(nested(entry.cls.Config, model_vals))
+        check_unchanged("model", {k: value_at(saved_model, k) for k in touched},
+                        {k: value_at(requested_model, k) for k in touched})
         data_name = saved["data"]["name"]
         if data_vals.get("name", data_name) != data_name:
             raise ConfigError(f"config mismatch: data {data_name!r} (checkpoint) != {data_vals['name']!r} (requested)")

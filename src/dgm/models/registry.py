@@ -1,11 +1,10 @@
 """The model registry: user-facing names -> (class, preset config overrides, training defaults)."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import from_dict, to_dict
+from ..config import from_dict, merge_values, to_dict
 from ..data.dataset import DatasetInfo
 from ..registry import Registry
 from .base import GenerativeModel
@@ -32,9 +31,10 @@ def register_model(name: str, cls: type[GenerativeModel], description: str, pres
 
 
 def build_config(name: str, values: dict[str, Any] | None = None) -> Any:
-    """The typed config of model ``name``: class defaults <- preset <- ``values`` (validated)."""
+    """The typed config of model ``name``: class defaults <- preset <- ``values`` (validated; nested sections
+    merge key by key, flat names and dotted keys are expanded, see ``config.nested``)."""
     entry = models.get(name)
-    return from_dict(entry.cls.Config, {**entry.preset, **(values or {})})
+    return from_dict(entry.cls.Config, merge_values(entry.cls.Config, entry.preset, values))
 
 
 def create(name: str, info: DatasetInfo, config: Any = None, **values) -> GenerativeModel:
@@ -43,7 +43,7 @@ def create(name: str, info: DatasetInfo, config: Any = None, **values) -> Genera
     if config is None:
         config = build_config(name, values)
     elif values:
-        config = dataclasses.replace(config, **values)
+        config = from_dict(entry.cls.Config, merge_values(entry.cls.Config, to_dict(config), values))
     return entry.cls(config, info)
 
 

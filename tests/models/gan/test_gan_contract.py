@@ -10,11 +10,15 @@ import torch.nn.utils.parametrize  # noqa: F401  (is_parametrized)
 
 from dgm.models import Batch, models
 from dgm.models.gan import GAN
+from dgm.models.gan.parts import SECTIONS, Term
 from dgm.models.gan.regularisers import matrix_weights, orthogonal_penalty
 from dgm.nn.spectral import WEIGHT_LAYERS
 
 GAN_NAMES = [n for n in models.names() if models.get(n).cls is GAN]
-PENALTY_FIELDS = ("gp_weight", "r1_weight", "r2_weight", "hist_weight", "ortho_weight")
+# every registered loss term, for each player it acts on: (section, part, player)
+TERMS = [(section, name, player) for section in ("penalties", "regularisers")
+         for name in SECTIONS[section].names() if issubclass(SECTIONS[section].get(name), Term)
+         for player in SECTIONS[section].get(name).players]
 
 
 def fixed_latents(model, n, labels):
@@ -43,8 +47,9 @@ def directional_derivative(objective, loss, params):
 
 
 def without_penalties(name):
-    """The preset with every penalty and regulariser weight at 0 (their own tests are below)."""
-    return {f: 0.0 for f in PENALTY_FIELDS if getattr(models.get(name).cls.Config(), f, None) is not None}
+    """The preset without its penalty and regulariser terms (their own tests are below); constraints (weight
+    clipping) stay."""
+    return {section: {part: None for s, part, _ in TERMS if s == section} for section in ("penalties", "regularisers")}
 
 
 @pytest.mark.parametrize("name", GAN_NAMES)
@@ -72,15 +77,14 @@ def loss_at(model, batch, group, seed=0):
     return model.loss(batch, group)
 
 
-@pytest.mark.parametrize("field, group, term", [("gp_weight", "discriminator", "gp"),
-                                                ("r1_weight", "discriminator", "r1"),
-                                                ("r2_weight", "discriminator", "r2"),
-                                                ("ortho_weight", "generator", "ortho")])
-def test_penalty_enters_the_loss_with_its_weight(field, group, term, mnist64, tiny_gan):
-    """loss(w) - loss(0) is linear in w, nonzero, and equals the logged term."""
+@pytest.mark.parametrize("section, term, group", [t for t in TERMS if t[1] != "hist"])
+def test_penalty_enters_the_loss_with_its_weight(section, term, group, mnist64, tiny_gan):
+    """loss(w) - loss(0) is linear in w, nonzero, and equals the logged term (historical averaging is 0 at the
+    first step by construction: test_gan_penalties covers it)."""
     outs = {}
     for w in (0.0, 0.5, 1.0):
-        model, batch, _ = setup("dcgan", mnist64, tiny_gan, d_norm="none", **{field: w})
+        model, batch, _ = setup("dcgan", mnist64, tiny_gan, **{"networks.d_norm": "none",
+                                                                 f"{section}.{term}.weight": w})
         outs[w] = loss_at(model, batch, group)
     unit = outs[1.0]["loss"] - outs[0.0]["loss"]
     assert abs(float(unit.detach())) > 1e-6
@@ -100,10 +104,10 @@ def test_each_configured_penalty_is_in_the_preset_loss(name, mnist64, tiny_gan):
         terms = {k: v for k, v in out.items() if k not in ("loss", "d_real", "d_fake")}
         if terms:
             torch.testing.assert_close(out["loss"], sum(terms.values()), rtol=1e-5, atol=1e-5)
-        if group == "discriminator" and config.gp_weight:
+        if group == "discriminator" and "gp" in config.penalties:
             assert float(out["gp"]) > 0
-        if group == "generator" and config.ortho_weight:
-            expected = config.ortho_weight * orthogonal_penalty(matrix_weights(model.generator))
+        if group == "generator" and "ortho" in config.regularisers:
+            expected = config.regularisers["ortho"]["weight"] * orthogonal_penalty(matrix_weights(model.generator))
             torch.testing.assert_close(out["ortho"], expected.detach(), rtol=1e-5, atol=1e-8)
 
 
@@ -114,7 +118,7 @@ def spectrally_normalised(module):
 @pytest.mark.parametrize("name", GAN_NAMES)
 def test_spectral_norm_is_on_the_configured_networks(name, mnist64, tiny_gan):
     model = tiny_gan(name, mnist64.info)
-    where = model.config.spectral_norm
+    where = model.config.networks.spectral_norm
     d_layers = [m for m in model.critic.modules() if isinstance(m, WEIGHT_LAYERS)]
     assert (len(spectrally_normalised(model.critic)) == len(d_layers)) == (where in ("discriminator", "both"))
     assert bool(spectrally_normalised(model.generator)) == (where == "both")
@@ -133,7 +137,7 @@ def test_weight_clipping_only_on_the_critic(name, mnist64, tiny_gan):
     from dgm.train import TrainConfig, Trainer
 
     model = tiny_gan(name, mnist64.info)
-    c = model.config.clip
+    c = model.config.penalties.get("clip", {}).get("bound")
     Trainer(model, mnist64, TrainConfig(steps=2, batch_size=16, lr=0.05, optimizer="adam"), progress=False,
             callbacks=[]).fit()
     d_max = max(float(p.detach().abs().max()) for p in model.critic.parameters())

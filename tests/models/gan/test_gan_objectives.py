@@ -118,7 +118,8 @@ def test_label_smoothing_is_accepted_exactly_where_the_objective_has_labels(name
     uses_target = not torch.equal(obj.d_loss(REAL, FAKE, 0.9), obj.d_loss(REAL, FAKE, 1.0))
     assert obj.labelled == uses_target == (name in ("minimax", "non-saturating", "least-squares"))
     if obj.labelled:
-        assert GANConfig(objective=name, label_smoothing=0.1).label_smoothing == 0.1
+        assert GANConfig(objective=name, tricks={"label_smoothing": {"amount": 0.1}}).tricks == {
+            "label_smoothing": {"amount": 0.1}}
     else:
         with pytest.raises(ConfigError, match=f"no meaning for the {name} objective"):
-            GANConfig(objective=name, label_smoothing=0.1)
+            GANConfig(objective=name, tricks={"label_smoothing": {"amount": 0.1}})

@@ -71,7 +71,7 @@ def test_unconditional_models_ignore_labels(mnist64, tiny_gan):
 def test_infogan_codes(mnist64, tiny_gan):
     model = tiny_gan("infogan", mnist64.info)
     cfg = model.config
-    assert (cfg.info_categorical, cfg.info_continuous) == (10, 2)
+    assert (cfg.codes.categorical, cfg.codes.continuous) == (10, 2)
     code = torch.arange(6) % 10
     x, lat = model.eval().sample_with_latents(6, code=code, generator=torch.Generator().manual_seed(0))
     assert x.shape == (6, 1, 28, 28) and torch.equal(lat.code, code)

@@ -80,7 +80,7 @@ def test_ema_of_a_gan_run(mnist64, tiny_gan, warmup):
 
 def test_unrolled_gan_runs_through_the_manual_path(ring, tiny_gan):
     model = tiny_gan("unrolled-gan", ring.info)
-    assert model.manual_optimization and model.config.unroll_steps == 5
+    assert model.manual_optimization and model.config.schedule.unroll_steps == 5
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     tr = Trainer(model, ring, TrainConfig(steps=3, batch_size=64), progress=False)
     logs = tr.fit()

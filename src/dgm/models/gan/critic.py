@@ -3,12 +3,10 @@ Miyato & Koyama (2018), the auxiliary classifier of AC-GAN (Odena et al. 2017) a
 (Chen et al. 2016), all sharing the trunk's features. Optional minibatch features go before the heads."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 from torch import nn
-
-from .tricks import MinibatchDiscrimination, MinibatchStd
 
 
 class CriticOutput(NamedTuple):
@@ -25,18 +23,19 @@ class Critic(nn.Module):
     """x (B, ...) and labels (B,) or None -> CriticOutput."""
 
     def __init__(self, trunk: nn.Module, *, num_classes: int = 0, conditioning: str = "none",
-                 categories: int = 0, continuous: int = 0, minibatch_std: bool = False,
-                 minibatch_kernels: int = 0, q_hidden: int = 128):
+                 categories: int = 0, continuous: int = 0,
+                 feature_layers: Sequence[Callable[[int], tuple[nn.Module, int] | None]] = (), q_hidden: int = 128):
+        """``feature_layers``: functions features -> (a layer (B, features) -> (B, features + extra), extra) or
+        None, applied in order to the trunk's features before the heads (the tricks' minibatch layers)."""
         super().__init__()
         self.trunk = trunk
         f = trunk.out_features
         extra: list[nn.Module] = []
-        if minibatch_std:
-            extra.append(MinibatchStd())
-            f += 1
-        if minibatch_kernels:
-            extra.append(MinibatchDiscrimination(f, minibatch_kernels))
-            f += minibatch_kernels
+        for make in feature_layers:
+            made = make(f)
+            if made is not None:
+                extra.append(made[0])
+                f += made[1]
         self.extra = nn.Sequential(*extra)
         self.adv = nn.Linear(f, 1)
         self.projection = nn.Embedding(num_classes, f) if conditioning == "projection" else None

@@ -17,9 +17,7 @@ from .critic import Critic, CriticOutput
 from .latents import Latents, draw_latents
 from .networks import NetSpec, build_networks, initialise
 from .objectives import get_objective
-from .penalties import clip_weights, gradient_penalty, zero_centred_penalty
-from .regularisers import HistoricalAverage, feature_matching, matrix_weights, orthogonal_penalty
-from .tricks import add_instance_noise, instance_noise_std, real_label
+from .parts import Step, Term, build
 from .unrolled import unrolled_generator_loss
 
 
@@ -40,14 +38,17 @@ class GAN(GenerativeModel):
     """Generator G(z, y) and discriminator D(x, y) trained adversarially by the shared trainer.
 
     Optimizer groups "discriminator" and "generator"; each trainer step (one batch) updates D, and G every
-    ``n_critic``-th step. With ``unroll_steps`` > 0 the model optimises by hand (``training_step``), since the
-    generator's loss looks through k unrolled discriminator updates (Metz et al. 2017).
+    ``n_critic``-th step. Penalties, regularisers and tricks are parts (``self.penalties`` etc., parts.py) that
+    the losses consult in a fixed order. With ``unroll_steps`` > 0 the model optimises by hand
+    (``training_step``), since the generator's loss looks through k unrolled discriminator updates (Metz et al.
+    2017).
     Images are modelled in [-1, 1] (``input_transform`` "symmetric"); 2-D points as they are.
     """
 
     Config = GANConfig
     default_train = {"lr": 2e-4, "betas": (0.5, 0.999), "batch_size": 64, "steps": 10_000}
-    tiny = {"mlp_hidden": (16,), "channels": 8, "latent_dim": 8, "minibatch_kernels": 0}
+    tiny = {"networks": {"mlp_hidden": (16,), "channels": 8}, "latent_dim": 8,
+            "tricks": {"minibatch_discrimination": None}}
 
     def __init__(self, config: GANConfig, info: DatasetInfo):
         super().__init__(config, info)
@@ -58,27 +59,32 @@ class GAN(GenerativeModel):
         if cfg.conditional and info.num_classes < 2:
             raise ConfigError(f"this GAN is class-conditional but {info.name} has no labels; pick an unconditional "
                               "model (e.g. dcgan) or labelled data")
-        self.categories, self.continuous = cfg.info_categorical, cfg.info_continuous
-        self.manual_optimization = cfg.unroll_steps > 0
-        arch = "dcgan" if cfg.architecture == "auto" else cfg.architecture
+        self.categories, self.continuous = cfg.codes.categorical, cfg.codes.continuous
+        self.manual_optimization = cfg.schedule.unroll_steps > 0
+        net, cond = cfg.networks, cfg.conditioning
+        arch = "dcgan" if net.architecture == "auto" else net.architecture
         spec = NetSpec(tuple(info.shape), self.points, cfg.latent_dim + self.categories + self.continuous,
-                       self.num_classes, cfg.g_conditioning, cfg.d_conditioning == "concat", tuple(cfg.mlp_hidden),
-                       cfg.channels, cfg.d_norm, cfg.attention, cfg.fc_hidden,
-                       tuple(cfg.mlp_hidden_d) if cfg.mlp_hidden_d is not None else None)
+                       self.num_classes, cond.generator, cond.discriminator == "concat", tuple(net.mlp_hidden),
+                       net.channels, net.d_norm, net.attention, net.fc_hidden,
+                       tuple(net.mlp_hidden_d) if net.mlp_hidden_d is not None else None)
         self.generator, trunk = build_networks(arch, spec)
-        self.critic = Critic(trunk, num_classes=self.num_classes, conditioning=cfg.d_conditioning,
-                             categories=self.categories, continuous=self.continuous,
-                             minibatch_std=cfg.minibatch_std, minibatch_kernels=cfg.minibatch_kernels)
-        initialise(self.generator, cfg.init)
-        initialise(self.critic, cfg.init)
-        if cfg.spectral_norm != "none":
+        # tricks first: some add layers on D's features (minibatch std / discrimination)
+        self.tricks = build("tricks", cfg.tricks, self)
+        self.critic = Critic(trunk, num_classes=self.num_classes, conditioning=cond.discriminator,
+                             categories=self.categories, continuous=self.continuous, feature_layers=[
+                                 t.critic_layer for t in self.tricks.values()])
+        initialise(self.generator, net.init)
+        initialise(self.critic, net.init)
+        if net.spectral_norm != "none":
             spectral_normalize(self.critic)
-        if cfg.spectral_norm == "both":
+        if net.spectral_norm == "both":
             spectral_normalize(self.generator, skip=(ConditionalBatchNorm2d,))
         self.objective = get_objective(cfg.objective)
-        self.hist_d = HistoricalAverage(self.critic.parameters()) if cfg.hist_weight else None
-        self.hist_g = HistoricalAverage(self.generator.parameters()) if cfg.hist_weight else None
+        self.penalties = build("penalties", cfg.penalties, self)
+        self.regularisers = build("regularisers", cfg.regularisers, self)
+        self.real_target = next((t.real_target() for t in self.tricks.values() if t.real_target() is not None), 1.0)
         self._shared: tuple[Batch, Latents, torch.Tensor] | None = None  # D's fakes, kept for G's step
+        self.register_load_state_dict_pre_hook(_flat_state_names)
 
     # --- data and latents -------------------------------------------------------------------
     def _labels(self, batch: Batch) -> torch.Tensor | None:
@@ -105,18 +111,18 @@ class GAN(GenerativeModel):
 
     # --- training ---------------------------------------------------------------------------
     def optimizer_groups(self) -> dict[str, OptimizerGroup]:
-        cfg = self.config
-        adam_unroll = cfg.unroll_steps > 0 and cfg.unroll_optimizer == "adam"
+        sch = self.config.schedule
+        adam_unroll = sch.unroll_steps > 0 and sch.unroll_optimizer == "adam"
         return {"discriminator": OptimizerGroup(trainable(self.critic.parameters()),
-                                                {"lr": cfg.lr_d} if cfg.lr_d else {},
+                                                {"lr": sch.lr_d} if sch.lr_d else {},
                                                 ("adam", "adamw") if adam_unroll else (),
-                                                "G's loss unrolls D's Adam steps; or use unroll_optimizer=sgd"),
+                                                "G's loss unrolls D's Adam steps; or use schedule.unroll_optimizer=sgd"),
                 "generator": OptimizerGroup(trainable(self.generator.parameters()),
-                                            {"lr": cfg.lr_g} if cfg.lr_g else {})}
+                                            {"lr": sch.lr_g} if sch.lr_g else {})}
 
     def update_schedule(self, step: int) -> list[str]:
         """D every step; G after every ``n_critic``-th D step."""
-        return ["discriminator", "generator"] if (step + 1) % self.config.n_critic == 0 else ["discriminator"]
+        return ["discriminator", "generator"] if (step + 1) % self.config.schedule.n_critic == 0 else ["discriminator"]
 
     def loss(self, batch: Batch, group: str = "discriminator") -> dict[str, torch.Tensor]:
         if group == "discriminator":
@@ -125,20 +131,23 @@ class GAN(GenerativeModel):
             return self.generator_loss(batch)
         raise ValueError(f"unknown optimizer group {group!r}")
 
-    def _noise_std(self, step: int) -> float:
-        return instance_noise_std(self.config.instance_noise, step, self.config.instance_noise_steps)
+    def perturb(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """D's input x at ``step`` after the tricks that change it (instance noise)."""
+        for trick in self.tricks.values():
+            x = trick.perturb(x, step)
+        return x
 
     def _code_losses(self, out: CriticOutput, lat: Latents) -> dict[str, torch.Tensor]:
         """AC-GAN's class loss and InfoGAN's mutual-information terms on generated samples."""
         cfg, terms = self.config, {}
         if out.aux is not None:
-            terms["aux_fake"] = cfg.aux_weight * F.cross_entropy(out.aux, lat.labels)
+            terms["aux_fake"] = cfg.conditioning.aux_weight * F.cross_entropy(out.aux, lat.labels)
         if out.q is not None:
             if self.categories:  # -E log Q(c | x): H(c) minus the lower bound on I(c; G(z, c))
-                terms["info_cat"] = cfg.info_weight * F.cross_entropy(out.q[:, : self.categories], lat.code)
+                terms["info_cat"] = cfg.codes.weight * F.cross_entropy(out.q[:, : self.categories], lat.code)
             if self.continuous:  # Gaussian Q with unit variance, up to a constant
                 mean = out.q[:, self.categories:]
-                terms["info_cont"] = cfg.info_continuous_weight * 0.5 * (mean - lat.continuous).pow(2).sum(1).mean()
+                terms["info_cont"] = cfg.codes.continuous_weight * 0.5 * (mean - lat.continuous).pow(2).sum(1).mean()
         return terms
 
     def generated(self, batch: Batch, labels: torch.Tensor | None) -> tuple[Latents, torch.Tensor]:
@@ -151,13 +160,21 @@ class GAN(GenerativeModel):
         return lat, self.generate(lat)
 
     def after_optimizer_step(self, group: str) -> None:
-        """WGAN: clip the critic right after its update (Arjovsky et al., Algorithm 1), so G's step sees it
-        clipped."""
-        if group == "discriminator" and self.config.clip:
-            clip_weights(self.critic.parameters(), self.config.clip)
+        """The parts' constraints after ``group``'s update (WGAN: clip the critic right after its update,
+        Arjovsky et al., Algorithm 1, so G's step sees it clipped)."""
+        for p in self.penalties.values():
+            p.after_step(group)
+
+    def _add_terms(self, terms: dict[str, torch.Tensor], player: str, ctx: Step) -> None:
+        """The weighted loss terms of the penalties and regularisers that act on ``player`` at this step."""
+        for name, term in [*self.penalties.items(), *self.regularisers.items()]:
+            if isinstance(term, Term) and player in term.players:
+                weight = term.weight_at(ctx.batch.step)
+                if weight:
+                    terms[name] = weight * term.value(player, ctx)
 
     def discriminator_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
-        cfg, x, y = self.config, batch.x, self._labels(batch)
+        x, y = batch.x, self._labels(batch)
         lat = self.draw(len(x), labels=y)
         if torch.is_grad_enabled() and "generator" in self.update_schedule(batch.step):
             # G steps on this batch too: generate once with G's graph and let G's step reuse the samples
@@ -168,43 +185,25 @@ class GAN(GenerativeModel):
         else:
             with torch.no_grad():
                 fake = self.generate(lat)
-        if cfg.clip:  # idempotent here: the weights were clipped after D's last update (after_optimizer_step);
-            clip_weights(self.critic.parameters(), cfg.clip)  # this covers the initial and any loaded weights
-        std = self._noise_std(batch.step)
-        out_r = self.critic(add_instance_noise(x, std), y)
-        out_f = self.critic(add_instance_noise(fake, std), lat.labels)
-        terms = {"adv": self.objective.d_loss(out_r.logits, out_f.logits, real_label(cfg.label_smoothing))}
+        if "clip" in self.penalties:  # idempotent here: the weights were clipped after D's last update
+            self.penalties["clip"].apply()  # (after_optimizer_step); this covers the initial and any loaded weights
+        out_r = self.critic(self.perturb(x, batch.step), y)
+        out_f = self.critic(self.perturb(fake, batch.step), lat.labels)
+        terms = {"adv": self.objective.d_loss(out_r.logits, out_f.logits, self.real_target)}
         if out_r.aux is not None:
-            terms["aux_real"] = cfg.aux_weight * F.cross_entropy(out_r.aux, y)
+            terms["aux_real"] = self.config.conditioning.aux_weight * F.cross_entropy(out_r.aux, y)
         terms.update(self._code_losses(out_f, lat))
-        critic = lambda v, labels=y: self.critic(v, labels).logits  # noqa: E731
-        if cfg.gp_weight:
-            terms["gp"] = cfg.gp_weight * gradient_penalty(critic, x, fake)
-        lazy = batch.step % cfg.r_every == 0
-        if cfg.r1_weight and lazy:
-            terms["r1"] = cfg.r1_weight / 2 * cfg.r_every * zero_centred_penalty(critic, x)
-        if cfg.r2_weight and lazy:
-            terms["r2"] = cfg.r2_weight / 2 * cfg.r_every * zero_centred_penalty(lambda v: critic(v, lat.labels), fake)
-        if self.hist_d is not None:
-            terms["hist"] = cfg.hist_weight * self.hist_d.penalty(update=self.training)
+        self._add_terms(terms, "discriminator", Step(self, batch, y, lat, fake, out_f, out_r))
         logs = {"d_real": out_r.logits.detach().mean(), "d_fake": out_f.logits.detach().mean()}
         return self._total(terms, logs)
 
     def generator_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
-        cfg, y = self.config, self._labels(batch)
+        y = self._labels(batch)
         lat, fake = self.generated(batch, y)
         with frozen(self.critic):
-            out = self.critic(add_instance_noise(fake, self._noise_std(batch.step)), lat.labels)
-            if cfg.feature_matching:
-                with torch.no_grad():
-                    real_features = self.critic(batch.x, y).features
-        terms = {"adv": self.objective.g_loss(out.logits), **self._code_losses(out, lat)}
-        if cfg.feature_matching:
-            terms["fm"] = cfg.feature_matching * feature_matching(real_features, out.features)
-        if cfg.ortho_weight:
-            terms["ortho"] = cfg.ortho_weight * orthogonal_penalty(matrix_weights(self.generator))
-        if self.hist_g is not None:
-            terms["hist"] = cfg.hist_weight * self.hist_g.penalty(update=self.training)
+            out = self.critic(self.perturb(fake, batch.step), lat.labels)
+            terms = {"adv": self.objective.g_loss(out.logits), **self._code_losses(out, lat)}
+            self._add_terms(terms, "generator", Step(self, batch, y, lat, fake, out))
         return self._total(terms, {"d_fake": out.logits.detach().mean()})
 
     @staticmethod
@@ -251,3 +250,16 @@ class GAN(GenerativeModel):
         """Samples for given latents: images (B, C, H, W) in [0, 1] or points (B, D) (interpolations, traversals)."""
         x = self.generate(lat)
         return x if self.points else ((x + 1) / 2).clamp(0, 1)
+
+
+# the first versions kept historical averaging's means at hist_d.* / hist_g.*
+_OLD_STATE = {"hist_d.": "regularisers.hist.discriminator.", "hist_g.": "regularisers.hist.generator."}
+
+
+def _flat_state_names(module, state_dict, prefix, *args) -> None:
+    """Load hook: checkpoints of the flat-config GAN name historical averaging's buffers by their old names."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        rest = key[len(prefix):]
+        for old, new in _OLD_STATE.items():
+            if rest.startswith(old):
+                state_dict[prefix + new + rest[len(old):]] = state_dict.pop(key)

@@ -7,13 +7,18 @@
   the model weights them by gamma / 2 and may apply them lazily every k steps (scaled by k, Karras et al. 2020).
 
 ``critic`` arguments are callables x -> logits (B,) (close over labels for conditional discriminators).
+The registered parts (config section ``penalties``) are at the end.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import torch
 from torch import nn
+
+from ...config import positive
+from .parts import Part, Step, Term, penalties
 
 Critic = Callable[[torch.Tensor], torch.Tensor]
 
@@ -53,3 +58,51 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
 def zero_centred_penalty(critic: Critic, x: torch.Tensor) -> torch.Tensor:
     """R1 (x real) / R2 (x generated): E ||grad critic(x)||^2; a scalar (the model multiplies by gamma / 2)."""
     return input_gradient_norms(critic, x.detach()).pow(2).mean()
+
+
+@penalties.register("gp", help="WGAN-GP (Gulrajani et al. 2017): weight * E (||grad D(x_hat)|| - 1)^2 (10 in the paper)")
+class GradientPenaltyTerm(Term):
+    def value(self, player: str, ctx: Step) -> torch.Tensor:
+        return gradient_penalty(ctx.critic(ctx.labels), ctx.batch.x, ctx.fake)
+
+
+@penalties.register("r1", help="R1 (Mescheder et al. 2018): weight (gamma) / 2 * E ||grad D(x)||^2 on real data")
+class R1Term(Term):
+    def value(self, player: str, ctx: Step) -> torch.Tensor:
+        return 0.5 * zero_centred_penalty(ctx.critic(ctx.labels), ctx.batch.x)
+
+
+@penalties.register("r2", help="R2 (Mescheder et al. 2018): weight (gamma) / 2 * E ||grad D(G(z))||^2 on generated data")
+class R2Term(Term):
+    def value(self, player: str, ctx: Step) -> torch.Tensor:
+        return 0.5 * zero_centred_penalty(ctx.critic(ctx.lat.labels), ctx.fake)
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """bound c of WGAN's weight clipping (None: off)."""
+
+    bound: float | None = None
+
+    def __post_init__(self):
+        positive("bound", self.bound)
+
+    @property
+    def active(self) -> bool:
+        return self.bound is not None
+
+
+@penalties.register("clip", help="WGAN (Arjovsky et al. 2017): every D weight clamped to [-bound, bound] after its "
+                    "updates (0.01 in the paper)")
+class WeightClip(Part):
+    """A constraint rather than a loss term: applied right after D's optimizer step (Algorithm 1), so G's step
+    sees the clipped critic, and before D's loss (``apply``), which covers the initial and any loaded weights."""
+
+    Settings = ClipSettings
+
+    def apply(self) -> None:
+        clip_weights(self.model.critic.parameters(), self.settings.bound)
+
+    def after_step(self, group: str) -> None:
+        if group == "discriminator":
+            self.apply()

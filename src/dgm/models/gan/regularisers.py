@@ -1,11 +1,14 @@
 """Regularisers added to a player's loss: orthogonal regularisation (Brock et al. 2019, BigGAN),
-historical averaging and feature matching (Salimans et al. 2016)."""
+historical averaging and feature matching (Salimans et al. 2016); the registered parts (config section
+``regularisers``) are at the end."""
 from __future__ import annotations
 
 from typing import Iterable
 
 import torch
 from torch import nn
+
+from .parts import Step, Term, regularisers
 
 
 def orthogonal_penalty(weights: Iterable[torch.Tensor]) -> torch.Tensor:
@@ -59,3 +62,39 @@ class HistoricalAverage(nn.Module):
 def feature_matching(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
     """||E f(x) - E f(G(z))||^2 over D's intermediate features (B, F); real features are held fixed."""
     return (real_features.detach().mean(0) - fake_features.mean(0)).pow(2).sum()
+
+
+@regularisers.register("ortho", help="BigGAN (Brock et al. 2019): weight (beta, 1e-4 in the paper) * the off-diagonal "
+                       "orthogonal penalty of G's weights")
+class OrthogonalTerm(Term):
+    players = ("generator",)
+
+    def value(self, player: str, ctx: Step) -> torch.Tensor:
+        return orthogonal_penalty(matrix_weights(ctx.model.generator))
+
+
+@regularisers.register("hist", help="historical averaging (Salimans et al. 2016): weight * ||theta - mean of past "
+                       "theta||^2, both players")
+class HistoricalAveraging(Term):
+    """Keeps one running mean per player (buffers ``discriminator.*`` and ``generator.*``, checkpointed)."""
+
+    players = ("discriminator", "generator")
+
+    def __init__(self, settings, model):
+        super().__init__(settings, model)
+        self.discriminator = HistoricalAverage(model.critic.parameters())
+        self.generator = HistoricalAverage(model.generator.parameters())
+
+    def value(self, player: str, ctx: Step) -> torch.Tensor:
+        return getattr(self, player).penalty(update=ctx.model.training)
+
+
+@regularisers.register("feature_matching", help="feature matching (Salimans et al. 2016): weight * ||E f(x) - "
+                       "E f(G(z))||^2 over D's features, added to G's loss")
+class FeatureMatchingTerm(Term):
+    players = ("generator",)
+
+    def value(self, player: str, ctx: Step) -> torch.Tensor:
+        with torch.no_grad():
+            real = ctx.model.critic(ctx.batch.x, ctx.labels).features
+        return feature_matching(real, ctx.fake_out.features)

@@ -1,10 +1,17 @@
 """Training tricks for discriminators: one-sided label smoothing and instance noise (functions of the step),
 minibatch standard deviation (Karras et al. 2018) and minibatch discrimination (Salimans et al. 2016) (layers
-appended to the discriminator's features, so D can see the diversity of a batch)."""
+appended to the discriminator's features, so D can see the diversity of a batch); the registered parts (config
+section ``tricks``) are at the end."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from ...config import positive
+from ...errors import ConfigError
+from .parts import Trick, tricks
 
 
 def real_label(smoothing: float) -> float:
@@ -46,3 +53,91 @@ class MinibatchDiscrimination(nn.Module):
         dist = (m[:, None] - m[None]).abs().sum(-1)  # (B, B, K) L1 distances
         o = torch.exp(-dist).sum(1) - 1.0  # drop the j = i term (exp(0) = 1)
         return torch.cat([h, o], dim=1)
+
+
+@dataclass(frozen=True)
+class SmoothingSettings:
+    """amount s in [0, 1): the real target is 1 - s (0: off)."""
+
+    amount: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.amount < 1.0:
+            raise ConfigError(f"label smoothing amount must be in [0, 1), got {self.amount}")
+
+    @property
+    def active(self) -> bool:
+        return self.amount > 0
+
+
+@tricks.register("label_smoothing", help="one-sided label smoothing (Salimans et al. 2016): real target 1 - amount")
+class LabelSmoothing(Trick):
+    Settings = SmoothingSettings
+
+    def real_target(self) -> float:
+        return real_label(self.settings.amount)
+
+
+@dataclass(frozen=True)
+class NoiseSettings:
+    """std of the noise at step 0 (0: off), decayed linearly to 0 over anneal_steps."""
+
+    std: float = 0.0
+    anneal_steps: int = 10_000
+
+    def __post_init__(self):
+        positive("std", self.std, allow_zero=True)
+        positive("anneal_steps", self.anneal_steps)
+
+    @property
+    def active(self) -> bool:
+        return self.std > 0
+
+
+@tricks.register("instance_noise", help="instance noise (Sonderby et al. 2017): Gaussian noise on D's inputs, std "
+                 "annealed linearly to 0")
+class InstanceNoise(Trick):
+    Settings = NoiseSettings
+
+    def perturb(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        return add_instance_noise(x, instance_noise_std(self.settings.std, step, self.settings.anneal_steps))
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """On when listed (``minibatch_std: {}`` or ``true``)."""
+
+
+@tricks.register("minibatch_std", help="minibatch standard deviation (Karras et al. 2018) on D's features")
+class MinibatchStdTrick(Trick):
+    Settings = NoSettings
+    order = 0  # before minibatch discrimination: D's feature layers keep their checkpoint names
+
+    def critic_layer(self, features: int) -> tuple[nn.Module, int]:
+        return MinibatchStd(), 1
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    """kernels B and their dimension C of Salimans et al.'s T tensor (kernels 0: off)."""
+
+    kernels: int = 0
+    dim: int = 5
+
+    def __post_init__(self):
+        positive("kernels", self.kernels, allow_zero=True)
+        positive("dim", self.dim)
+
+    @property
+    def active(self) -> bool:
+        return self.kernels > 0
+
+
+@tricks.register("minibatch_discrimination", help="minibatch discrimination (Salimans et al. 2016): kernels x dim "
+                 "features of each sample's L1 closeness to the rest of the batch")
+class MinibatchDiscriminationTrick(Trick):
+    Settings = KernelSettings
+    order = 1
+
+    def critic_layer(self, features: int) -> tuple[nn.Module, int]:
+        return MinibatchDiscrimination(features, self.settings.kernels, self.settings.dim), self.settings.kernels

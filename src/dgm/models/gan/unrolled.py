@@ -19,7 +19,6 @@ from torch.func import functional_call
 
 from ...errors import ConfigError
 from ..base import Batch
-from .tricks import real_label
 
 if TYPE_CHECKING:
     from .model import GAN
@@ -63,17 +62,17 @@ def adam_update(optimizer: torch.optim.Optimizer, params: dict[str, torch.nn.Par
 
 def unrolled_generator_loss(model: "GAN", batch: Batch,
                             d_optimizer: torch.optim.Optimizer | None = None) -> dict[str, torch.Tensor]:
-    """G's loss against D unrolled ``model.config.unroll_steps`` steps on this batch; {"loss", "d_fake", ...}.
+    """G's loss against D unrolled ``model.config.schedule.unroll_steps`` steps on this batch; {"loss", "d_fake", ...}.
     ``d_optimizer``: D's optimizer, whose state the Adam unroll continues (needed for unroll_optimizer="adam")."""
-    cfg = model.config
+    cfg = model.config.schedule
     critic = model.critic
     y = model._labels(batch)
     lat, fake = model.generated(batch, y)  # (B, ...), with G's graph
-    target = real_label(cfg.label_smoothing)
+    target = model.real_target
     named = {n: p for n, p in critic.named_parameters() if p.requires_grad}
     if cfg.unroll_optimizer == "adam":
         if d_optimizer is None:
-            raise ConfigError("unroll_optimizer='adam' continues the discriminator's optimizer: pass d_optimizer")
+            raise ConfigError("schedule.unroll_optimizer='adam' continues the discriminator's optimizer: pass d_optimizer")
         update = adam_update(d_optimizer, named)
     else:
         update = sgd_update(cfg.unroll_lr)
