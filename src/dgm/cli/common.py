@@ -84,7 +84,8 @@ def add_sample_options(p: argparse.ArgumentParser) -> None:
     model without the option says so instead of ignoring it)."""
     p.add_argument("--temperature", type=positive_float, help="scale of the prior noise (latent models, flows, GANs; "
                    "default 1)")
-    p.add_argument("--truncation", type=positive_float, help="truncation trick threshold (GANs)")
+    p.add_argument("--truncation", type=positive_float, help="truncation trick (GANs): the threshold of z, or for "
+                   "style-based GANs (stylegan2) psi of the truncation in W (1: none, 0.7: typical)")
     p.add_argument("--mean", action=argparse.BooleanOptionalAction, default=None,
                    help="VAEs / autoencoders: show the decoder's mean (default, as their papers do) or, with "
                         "--no-mean, a draw from the decoder's likelihood; bernoulli-mixture: --mean shows the "

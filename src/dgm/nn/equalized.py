@@ -13,16 +13,21 @@ from torch import nn
 
 
 class EqualizedLinear(nn.Module):
-    """x (..., in) -> (..., out) = x W^T c + b with W ~ N(0, 1), c = gain / sqrt(in), b = 0 at the start."""
+    """x (..., in) -> (..., out) = x W^T c + b with W ~ N(0, 1), c = gain / sqrt(in), b = bias_init at the start.
 
-    def __init__(self, in_features: int, out_features: int, gain: float = math.sqrt(2.0)):
+    ``lr_mul`` < 1 slows the layer down by that factor (StyleGAN's mapping network, 0.01): weights are stored
+    divided by it and the runtime scale (and the bias) multiplied by it, so the effective weights start the same."""
+
+    def __init__(self, in_features: int, out_features: int, gain: float = math.sqrt(2.0), lr_mul: float = 1.0,
+                 bias_init: float = 0.0):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_features, in_features))
-        self.bias = nn.Parameter(torch.zeros(out_features))
-        self.scale = gain / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init) / lr_mul))
+        self.scale, self.lr_mul = gain / math.sqrt(in_features) * lr_mul, lr_mul
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight * self.scale, self.bias)
+        bias = self.bias * self.lr_mul if self.lr_mul != 1.0 else self.bias
+        return F.linear(x, self.weight * self.scale, bias)
 
 
 class EqualizedConv2d(nn.Module):

@@ -83,8 +83,9 @@ def test_penalty_enters_the_loss_with_its_weight(section, term, group, mnist64, 
     first step by construction: test_gan_penalties covers it)."""
     outs = {}
     for w in (0.0, 0.5, 1.0):
-        model, batch, _ = setup("dcgan", mnist64, tiny_gan, **{"networks.d_norm": "none",
-                                                                 f"{section}.{term}.weight": w})
+        name = "stylegan2" if term == "path_length" else "dcgan"  # path length needs a style-based generator
+        model, batch, _ = setup(name, mnist64, tiny_gan, **{"networks.d_norm": "none", f"{section}.{term}.weight": w,
+                                                            f"{section}.{term}.every": 1})
         outs[w] = loss_at(model, batch, group)
     unit = outs[1.0]["loss"] - outs[0.0]["loss"]
     assert abs(float(unit.detach())) > 1e-6

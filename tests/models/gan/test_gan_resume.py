@@ -1,4 +1,5 @@
-"""GAN runs resume exactly: n_critic schedules, spectral-norm vectors, EMA and the unrolled path continue
+"""GAN runs resume exactly: n_critic schedules, spectral-norm vectors, EMA, the unrolled path and StyleGAN2 (lazy
+terms, the running path length and w_avg, style mixing draws) continue
 bit for bit from a checkpoint."""
 import pytest
 import torch
@@ -11,7 +12,8 @@ def run(model, data, steps, run_dir=None, **cfg):
                    progress=False)
 
 
-@pytest.mark.parametrize("name, cfg", [("wgan-gp", {}), ("sngan", {"ema_decay": 0.9}), ("unrolled-gan", {})])
+@pytest.mark.parametrize("name, cfg", [("wgan-gp", {}), ("sngan", {"ema_decay": 0.9}), ("unrolled-gan", {}),
+                                       ("stylegan2", {"ema_decay": 0.9})])
 def test_exact_resume(name, cfg, mnist64, ring, tiny_gan, tmp_path):
     data = ring.subset(slice(0, 64)) if name == "unrolled-gan" else mnist64
     straight = run(tiny_gan(name, data.info), data, 7, **cfg)

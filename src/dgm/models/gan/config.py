@@ -28,7 +28,7 @@ from .parts import normalise, part, secondary
 class Networks:
     """G's and D's architecture (2-D points always use the MLP; "auto" is DCGAN for images)."""
 
-    architecture: Literal["auto", "mlp", "dcgan", "resnet"] = "auto"
+    architecture: Literal["auto", "mlp", "dcgan", "resnet", "stylegan2"] = "auto"
     mlp_hidden: tuple[int, ...] = (256, 256)
     mlp_hidden_d: tuple[int, ...] | None = None  # D's MLP widths when they differ from G's (None: mlp_hidden)
     channels: int = 64  # conv width: DCGAN's G last / D first stage (doubling per stage); ResNet's width
@@ -37,9 +37,14 @@ class Networks:
     attention: bool = False  # self-attention after the first G up-stage and the first D stage (SAGAN)
     spectral_norm: Literal["none", "discriminator", "both"] = "none"
     init: Literal["default", "normal", "orthogonal", "xavier"] = "normal"
+    mapping_layers: int = 8  # style-based generators (stylegan2): layers of the mapping network z -> w
+    style_mixing: float = 0.9  # style-based generators: probability of style mixing regularisation per batch
 
     def __post_init__(self):
         positive("networks.channels", self.channels)
+        positive("networks.mapping_layers", self.mapping_layers)
+        if not 0.0 <= self.style_mixing <= 1.0:
+            raise ConfigError(f"networks.style_mixing is a probability in [0, 1], got {self.style_mixing}")
         positive("networks.fc_hidden", self.fc_hidden, allow_zero=True)
         for h in self.mlp_hidden:
             positive("networks.mlp_hidden width", h)

@@ -34,12 +34,13 @@ def _below(threshold: float) -> torch.Tensor:
 @dataclass
 class Latents:
     """z (B, latent_dim); labels (B,) or None; InfoGAN code (B,) in 0..K-1 and continuous codes (B, C) in
-    [-1, 1], or None."""
+    [-1, 1], or None; psi: truncation in W for style-based generators (None: none)."""
 
     z: torch.Tensor
     labels: torch.Tensor | None = None
     code: torch.Tensor | None = None
     continuous: torch.Tensor | None = None
+    psi: float | None = None
 
     def generator_input(self, categories: int) -> torch.Tensor:
         """The noise vector G reads: [z, one_hot(code), continuous] (B, latent_dim + K + C)."""
@@ -53,7 +54,7 @@ class Latents:
     def to(self, device: torch.device | str) -> "Latents":
         """The same latents on ``device`` (drawn on the CPU from a seeded generator, used where the nets are)."""
         move = lambda t: t.to(device) if t is not None else None  # noqa: E731
-        return Latents(move(self.z), move(self.labels), move(self.code), move(self.continuous))
+        return Latents(move(self.z), move(self.labels), move(self.code), move(self.continuous), self.psi)
 
 
 def draw_latents(n: int, latent_dim: int, *, num_classes: int = 0, categories: int = 0, continuous: int = 0,

@@ -66,7 +66,8 @@ class GAN(GenerativeModel):
         spec = NetSpec(tuple(info.shape), self.points, cfg.latent_dim + self.categories + self.continuous,
                        self.num_classes, cond.generator, cond.discriminator == "concat", tuple(net.mlp_hidden),
                        net.channels, net.d_norm, net.attention, net.fc_hidden,
-                       tuple(net.mlp_hidden_d) if net.mlp_hidden_d is not None else None)
+                       tuple(net.mlp_hidden_d) if net.mlp_hidden_d is not None else None, net.mapping_layers,
+                       net.style_mixing)
         self.generator, trunk = build_networks(arch, spec)
         # tricks first: some add layers on D's features (minibatch std / discrimination)
         self.tricks = build("tricks", cfg.tricks, self)
@@ -98,15 +99,28 @@ class GAN(GenerativeModel):
              truncation: float | None = None, temperature: float = 1.0, code: torch.Tensor | None = None,
              continuous: torch.Tensor | None = None) -> Latents:
         """Latent inputs for n samples (see ``latents.draw_latents``): drawn on the CPU (a seed gives the same
-        latents on every device), returned on the model's device."""
-        return draw_latents(n, self.config.latent_dim, num_classes=self.num_classes, categories=self.categories,
-                            continuous=self.continuous, labels=None if labels is None else labels.cpu(), code=code,
-                            continuous_codes=continuous, truncation=truncation, temperature=temperature,
-                            generator=generator).to(self.device)
+        latents on every device), returned on the model's device. ``truncation``: z truncated to (-t, t), or for
+        a style-based generator psi of the truncation in W (StyleGAN)."""
+        in_w = truncation is not None and self.style_based
+        lat = draw_latents(n, self.config.latent_dim, num_classes=self.num_classes, categories=self.categories,
+                           continuous=self.continuous, labels=None if labels is None else labels.cpu(), code=code,
+                           continuous_codes=continuous, truncation=None if in_w else truncation,
+                           temperature=temperature, generator=generator).to(self.device)
+        if in_w:
+            lat.psi = truncation
+        return lat
+
+    @property
+    def style_based(self) -> bool:
+        """Whether G maps z to per-layer styles (truncation in W, style mixing, path length)."""
+        return hasattr(self.generator, "synthesis")
 
     def generate(self, lat: Latents) -> torch.Tensor:
-        """G's raw output for the latents: images in [-1, 1] (B, C, H, W) or points (B, D)."""
+        """G's raw output for the latents: images (B, C, H, W), in [-1, 1] (tanh; style-based generators are
+        linear, trained towards it), or points (B, D)."""
         lat = lat.to(self.device)
+        if lat.psi is not None:
+            return self.generator(lat.generator_input(self.categories), lat.labels, psi=lat.psi)
         return self.generator(lat.generator_input(self.categories), lat.labels)
 
     # --- training ---------------------------------------------------------------------------
@@ -233,7 +247,8 @@ class GAN(GenerativeModel):
         """n samples: images (n, C, H, W) in [0, 1] or points (n, D).
 
         labels (n,): classes for conditional models (else drawn uniformly; ignored by unconditional ones);
-        truncation: z drawn from N(0, I) truncated to (-t, t) (BigGAN's truncation trick); temperature scales z;
+        truncation: z drawn from N(0, I) truncated to (-t, t) (BigGAN's truncation trick), or for style-based
+        generators psi of StyleGAN's truncation in W (w_avg + psi (w - w_avg)); temperature scales z;
         code (n,) / continuous (n, C): InfoGAN's codes (else drawn)."""
         return self.sample_with_latents(n, labels=labels, generator=generator, truncation=truncation,
                                         temperature=temperature, code=code, continuous=continuous)[0]
@@ -243,12 +258,20 @@ class GAN(GenerativeModel):
                             generator: torch.Generator | None = None, **options) -> tuple[torch.Tensor, Latents]:
         """``sample`` that also returns the latents it used (labels, InfoGAN codes), for evaluation."""
         lat = self.draw(n, labels=labels, generator=generator, **options)
-        return self.render(lat), lat
+        return self.render(lat, int(torch.randint(0, 2 ** 62, (), generator=generator))), lat
 
     @torch.no_grad()
-    def render(self, lat: Latents) -> torch.Tensor:
-        """Samples for given latents: images (B, C, H, W) in [0, 1] or points (B, D) (interpolations, traversals)."""
-        x = self.generate(lat)
+    def render(self, lat: Latents, noise_seed: int = 0) -> torch.Tensor:
+        """Samples for given latents: images (B, C, H, W) in [0, 1] or points (B, D) (interpolations, traversals).
+
+        Any noise the generator draws itself (StyleGAN's per-pixel noise) comes from ``noise_seed``, on a forked
+        RNG: rendering is a function of its arguments and never moves the global RNG (exact resume)."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.default_generator.manual_seed(noise_seed)
+            if devices:
+                torch.cuda.manual_seed(noise_seed)
+            x = self.generate(lat)
         return x if self.points else ((x + 1) / 2).clamp(0, 1)
 
 

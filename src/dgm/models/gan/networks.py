@@ -40,6 +40,8 @@ class NetSpec:
     attention: bool = False
     fc_hidden: int = 0  # conv nets: a fully connected layer after G's input and before D's heads (0: none)
     mlp_hidden_d: tuple[int, ...] | None = None  # D's MLP widths (None: mlp_hidden)
+    mapping_layers: int = 8  # style-based generators: layers of the mapping network z -> w
+    style_mixing: float = 0.0  # style-based generators: probability of mixing regularisation in training
 
     @property
     def g_concat(self) -> int:

@@ -75,3 +75,15 @@ register_model(
     preset={"schedule": {"unroll_steps": 5, "unroll_optimizer": "adam"}, "networks": {"mlp_hidden": (128, 128)},
             "latent_dim": 64},
     train={**DCGAN_TRAIN, "lr": 1e-4, "batch_size": 512, "steps": 20_000})
+# StyleGAN2 at 28-32 pixels: the paper's config-f structure (style mixing 0.9, path length 2 every 4 steps, lazy
+# R1 every 16, minibatch std, EMA of G, Adam (0, 0.99) at 2.5e-3) with ADA's CIFAR-10 choices for small images
+# (a 2-layer mapping network, R1 gamma 0.01) and CPU-sized widths (64 channels at every resolution); not tuned.
+register_model(
+    "stylegan2", GAN, "StyleGAN2 (Karras et al. 2020): mapping network, modulated/demodulated convs with noise, skip G, "
+    "residual D, style mixing, path-length regularisation, lazy R1, minibatch std",
+    preset={"networks": {"architecture": "stylegan2", "init": "default", "mapping_layers": 2, "style_mixing": 0.9},
+            "objective": "non-saturating", "penalties": {"r1": {"weight": 0.01, "every": 16}},
+            "regularisers": {"path_length": {"weight": 2.0, "every": 4}}, "tricks": {"minibatch_std": {}},
+            "latent_dim": 128},
+    train={"optimizer": "adam", "lr": 2.5e-3, "betas": (0.0, 0.99), "batch_size": 32, "steps": 20_000,
+           "ema_decay": 0.999})

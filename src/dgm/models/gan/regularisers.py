@@ -1,14 +1,18 @@
 """Regularisers added to a player's loss: orthogonal regularisation (Brock et al. 2019, BigGAN),
-historical averaging and feature matching (Salimans et al. 2016); the registered parts (config section
-``regularisers``) are at the end."""
+historical averaging and feature matching (Salimans et al. 2016), path-length regularisation (Karras et al.
+2020, StyleGAN2); the registered parts (config section ``regularisers``) are at the end."""
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Iterable
 
 import torch
 from torch import nn
 
-from .parts import Step, Term, regularisers
+from ...config import positive
+from ...errors import ConfigError
+from .parts import Step, Term, Weighted, regularisers
 
 
 def orthogonal_penalty(weights: Iterable[torch.Tensor]) -> torch.Tensor:
@@ -59,6 +63,15 @@ class HistoricalAverage(nn.Module):
         return total
 
 
+def path_lengths(synthesis, ws: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """||J_w^T y|| per sample (B,), differentiable: J the Jacobian of ``synthesis`` (ws (B, L, W) -> images) at
+    ``ws``, y (B, C, H, W) a random image direction; the squared norm is averaged over the L layers' styles
+    (StyleGAN2's path length). ``ws`` must require grad."""
+    images = synthesis(ws)
+    (grad,) = torch.autograd.grad((images * y).sum(), ws, create_graph=True)
+    return grad.pow(2).sum(2).mean(1).sqrt()
+
+
 def feature_matching(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
     """||E f(x) - E f(G(z))||^2 over D's intermediate features (B, F); real features are held fixed."""
     return (real_features.detach().mean(0) - fake_features.mean(0)).pow(2).sum()
@@ -98,3 +111,49 @@ class FeatureMatchingTerm(Term):
         with torch.no_grad():
             real = ctx.model.critic(ctx.batch.x, ctx.labels).features
         return feature_matching(real, ctx.fake_out.features)
+
+
+@dataclass(frozen=True)
+class PathLengthSettings(Weighted):
+    """Weighted, plus the decay of the running mean path length and the batch shrink of its own forward."""
+
+    decay: float = 0.01
+    batch_shrink: int = 2
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive("decay", self.decay)
+        positive("batch_shrink", self.batch_shrink)
+
+
+@regularisers.register("path_length", help="path-length regularisation (Karras et al. 2020): weight * E (||J_w^T y|| "
+                       "- a)^2, a the running mean, y ~ N(0, I / (H W)); style-based generators (stylegan2)")
+class PathLength(Term):
+    """Penalises the deviation of ||J_w^T y|| from its running mean ``mean`` (a buffer, checkpointed), on a
+    batch of its own (the training batch / ``batch_shrink``), so that a fixed-size step in W changes the image
+    by a fixed amount whatever the direction."""
+
+    Settings = PathLengthSettings
+    players = ("generator",)
+
+    def __init__(self, settings, model):
+        super().__init__(settings, model)
+        if not model.style_based and not model.points:  # 2-D points always get the MLP nets: off there
+            raise ConfigError("regularisers.path_length needs a style-based generator: set "
+                              "networks.architecture=stylegan2 or remove it")
+        self.register_buffer("mean", torch.zeros(()))
+
+    def weight_at(self, step: int) -> float:
+        return super().weight_at(step) if self.model.style_based else 0.0
+
+    def value(self, player: str, ctx: Step) -> torch.Tensor:
+        g, n = ctx.model.generator, max(1, len(ctx.batch.x) // self.settings.batch_shrink)
+        labels = ctx.lat.labels[:n] if ctx.lat.labels is not None else None  # the first n of this step's codes
+        ws = g.broadcast(g.map(ctx.lat.generator_input(ctx.model.categories)[:n], labels))
+        shape = ctx.fake.shape[1:]
+        y = torch.randn(n, *shape, device=ws.device) / math.sqrt(math.prod(shape[1:]))
+        lengths = path_lengths(g.synthesis, ws, y)
+        if ctx.model.training:
+            with torch.no_grad():
+                self.mean.lerp_(lengths.detach().mean().float(), self.settings.decay)
+        return (lengths - self.mean).pow(2).mean()
