@@ -17,6 +17,7 @@ from ..viz.grids import save_grid, save_scatter
 from ..viz.generator_latent import interpolate_drawn, traverse_codes
 from ..viz.latent import interpolate, manifold, traversal_dims, traverse
 from ..viz.neighbours import neighbour_grid
+from ..viz.style_mixing import noise_grid, style_mix_grid
 from .common import ShownDefaultsFormatter, add_data_dir, output_file, positive_float, positive_int
 
 
@@ -29,11 +30,15 @@ def add_parser(sub) -> None:
                        "continuous ones); manifold: the decoded grid of a 2-D latent space; neighbours: each "
                        "sample (first column) beside its nearest training images in pixel space, to spot copies; "
                        "latent-scatter: test codes coloured by class; reconstructions: rows of test images, each "
-                       "above its reconstructions (--rows pairs of --steps).",
+                       "above its reconstructions (--rows pairs of --steps); style-mix (style-based GANs): row "
+                       "sources down the left, column sources along the top, each cell the row source with the "
+                       "column source's --styles (coarse, middle or fine resolutions; StyleGAN's figure 3); noise "
+                       "(style-based GANs): each row one latent under --steps noise draws, then their per-pixel "
+                       "standard deviation.",
                        formatter_class=ShownDefaultsFormatter)
     p.add_argument("run_dir")
     p.add_argument("kind", choices=("interpolate", "traverse", "manifold", "neighbours", "latent-scatter",
-                                           "reconstructions"))
+                                           "reconstructions", "style-mix", "noise"))
     p.add_argument("--out", required=True, type=output_file, help="FILE.png")
     p.add_argument("--rows", type=positive_int, default=8, help="pairs (interpolate) or latent dims (traverse)")
     p.add_argument("--steps", type=positive_int, default=10, help="images per row")
@@ -41,8 +46,11 @@ def add_parser(sub) -> None:
                    help="traversal range: latent dims in prior std units (default 3), InfoGAN's continuous codes "
                    "trained on [-1, 1] (default 2, as in the paper)")
     p.add_argument("--code-dim", type=int, default=0, help="InfoGAN: which continuous code the traversal varies")
-    p.add_argument("--truncation", type=positive_float, default=None, help="GANs: truncated z for interpolations")
+    p.add_argument("--truncation", type=positive_float, default=None, help="GANs: truncated z for interpolations; style-based GANs: psi of the truncation in W (also for "
+                   "style-mix)")
     p.add_argument("--spherical", action="store_true", help="slerp instead of linear interpolation")
+    p.add_argument("--styles", choices=("coarse", "middle", "fine"), default="coarse",
+                   help="style-mix: which resolutions' styles the column sources give")
     p.add_argument("--seed", type=int, default=0)
     add_data_dir(p)
     p.set_defaults(run=run)
@@ -62,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.kind == "reconstructions":
         return _reconstructions(model, ckpt, args)
+    if args.kind in ("style-mix", "noise") and not getattr(model, "style_based", False):
+        raise ConfigError(f"{args.kind} draws a style-based generator's styles or noise; {ckpt.config['model']} has "
+                          "none (train one with dgm train stylegan2)")
     if isinstance(model, LatentGenerator) and not isinstance(model, LatentModel):
         return _generator_pictures(model, ckpt, args)
     if not isinstance(model, LatentModel):
@@ -137,7 +148,11 @@ def _generator_pictures(model, ckpt, args: argparse.Namespace) -> int:
         raise ConfigError(f"{ckpt.config['model']} has no encoder: latent-scatter draws the codes of data")
     if args.kind == "manifold":
         raise ConfigError(f"{ckpt.config['model']} has no 2-D latent manifold to draw; try interpolate or traverse")
-    if args.kind == "interpolate":
+    if args.kind == "style-mix":
+        images, nrow = style_mix_grid(model, args.rows, args.steps, args.styles, args.truncation, g)
+    elif args.kind == "noise":
+        images, nrow = noise_grid(model, args.rows, args.steps, g)
+    elif args.kind == "interpolate":
         options = {"truncation": args.truncation} if args.truncation else {}
         images, nrow = interpolate_drawn(model, args.rows, args.steps, args.spherical, g, **options), args.steps
     else:

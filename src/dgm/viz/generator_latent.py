@@ -34,7 +34,7 @@ def interpolate_drawn(model: LatentGenerator, rows: int, steps: int = 10, spheri
     fields = {"z": z}
     for f in dataclasses.fields(a):
         va, vb = getattr(a, f.name), getattr(b, f.name)
-        if f.name == "z" or va is None:
+        if f.name == "z" or not isinstance(va, torch.Tensor):  # None, or psi (one number for the grid)
             continue
         fields[f.name] = _lerp(va, vb, t) if va.is_floating_point() else _repeat(va, steps)
     return model.render(dataclasses.replace(a, **fields))

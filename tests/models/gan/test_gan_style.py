@@ -161,3 +161,63 @@ def test_noise_inputs_reach_the_image(style_gan):
     z = torch.randn(2, 8)
     assert not torch.allclose(g(z), g(z))  # fresh per-pixel noise on every call
     assert math.isfinite(float(g(z).detach().abs().max()))
+
+
+def test_style_layers_split_the_resolutions_in_thirds():
+    from dgm.viz.style_mixing import style_layers
+
+    assert [style_layers(7, w) for w in ("coarse", "middle", "fine")] == [[0, 1, 2], [3, 4], [5, 6]]  # 32x32
+    assert [style_layers(5, w) for w in ("coarse", "middle", "fine")] == [[0], [1, 2], [3, 4]]  # 28x28
+
+
+def test_style_mix_grid_cells_take_the_column_sources_styles(style_gan):
+    from dgm.viz.style_mixing import style_mix_grid, style_layers
+
+    model = style_gan.eval()
+    images, nrow = style_mix_grid(model, 2, 3, "fine", generator=torch.Generator().manual_seed(0))
+    assert nrow == 4 and images.shape == (12, 1, 28, 28) and float(images[0].min()) == 1.0  # blank corner
+    g = model.generator
+    gen = torch.Generator().manual_seed(0)  # the grid's own draws, repeated: one cell computed directly
+    a, b = model.draw(2, generator=gen), model.draw(3, generator=gen)
+    seed = int(torch.randint(0, 2 ** 62, (), generator=gen))
+    wa, wb = g.broadcast(g.map(a.z)), g.broadcast(g.map(b.z))
+    cell = wa[1].clone()
+    cell[style_layers(g.num_ws, "fine")] = wb[2][style_layers(g.num_ws, "fine")]
+    torch.testing.assert_close(images[4 * 2 + 3], model.render_styles(cell[None], seed)[0])
+    torch.testing.assert_close(images[3], model.render_styles(wb[2:3], seed)[0])  # top row: column sources
+    torch.testing.assert_close(images[4 * 2], model.render_styles(wa[1:2], seed)[0])  # left column: row sources
+
+
+def test_noise_grid_varies_only_with_the_noise(style_gan):
+    from dgm.viz.style_mixing import noise_grid
+
+    model = style_gan.eval()
+    for m in model.generator.modules():
+        if hasattr(m, "strength"):
+            torch.nn.init.constant_(m.strength, 0.3)
+    images, nrow = noise_grid(model, 2, 4, torch.Generator().manual_seed(0))
+    assert nrow == 5 and images.shape == (10, 1, 28, 28)
+    row = images[:4]
+    assert not torch.equal(row[0], row[1]) and float((row[0] - row[1]).abs().mean()) < 0.5  # same w, new noise
+    assert float(images[4].max()) == pytest.approx(1.0)  # the std image, scaled
+
+
+def test_style_mix_and_noise_through_the_cli(mnist64, tmp_path, capsys):
+    from PIL import Image
+
+    from dgm.cli.main import main
+
+    run = tmp_path / "run"
+    assert main(["train", "stylegan2", "--steps", "2", "--out", str(run), "--data", "mnist-10k", "--batch-size", "8",
+                 "--set", "model.networks.channels=8", "--set", "model.latent_dim=8", "--no-progress"]) == 0
+    for kind in ("style-mix", "noise"):
+        assert main(["viz", str(run), kind, "--out", str(tmp_path / f"{kind}.png"), "--rows", "2", "--steps", "3",
+                     "--truncation", "0.7"]) == 0
+        assert Image.open(tmp_path / f"{kind}.png").size[0] > 4 * 28
+    assert main(["sample", str(run), "-n", "4", "--truncation", "0.5", "--out", str(tmp_path / "s.png")]) == 0
+    dcgan = tmp_path / "dcgan"
+    assert main(["train", "dcgan", "--steps", "1", "--out", str(dcgan), "--data", "mnist-10k", "--batch-size", "8",
+                 "--set", "model.channels=8", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["viz", str(dcgan), "style-mix", "--out", str(tmp_path / "x.png")]) != 0
+    assert "style-mix draws a style-based generator's styles" in capsys.readouterr().err

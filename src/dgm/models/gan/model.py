@@ -266,13 +266,27 @@ class GAN(GenerativeModel):
 
         Any noise the generator draws itself (StyleGAN's per-pixel noise) comes from ``noise_seed``, on a forked
         RNG: rendering is a function of its arguments and never moves the global RNG (exact resume)."""
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.default_generator.manual_seed(noise_seed)
-            if devices:
-                torch.cuda.manual_seed(noise_seed)
+        with self._noise_from(noise_seed):
             x = self.generate(lat)
         return x if self.points else ((x + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def render_styles(self, ws: torch.Tensor, noise_seed: int = 0) -> torch.Tensor:
+        """Style-based generators: images (B, C, H, W) in [0, 1] from per-layer styles ws (B, num_ws, W) (style
+        mixing); the noise as in ``render``."""
+        with self._noise_from(noise_seed):
+            x = self.generator.synthesis(ws.to(self.device))
+        return ((x + 1) / 2).clamp(0, 1)
+
+    @contextlib.contextmanager
+    def _noise_from(self, seed: int):
+        """The generator's own random draws from ``seed`` on a forked RNG (the global RNG does not move)."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.default_generator.manual_seed(seed)
+            if devices:
+                torch.cuda.manual_seed(seed)
+            yield
 
 
 # the first versions kept historical averaging's means at hist_d.* / hist_g.*
