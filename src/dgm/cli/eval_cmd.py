@@ -18,6 +18,7 @@ from ..errors import ConfigError, DataError, DgmError
 from ..metrics.disentanglement import disentanglement_record, factors_of, model_codes
 from ..metrics.evaluate import ALL_METRICS, DATA_METRICS, data_record, parse_metrics, quality_record
 from ..metrics.features import default_feature_net, load_feature_net
+from ..metrics.path_length import perceptual_path_length
 from ..metrics.quality import QUALITY_METRICS
 from ..metrics.reconstruction import reconstructed_images
 from ..models.base import Reconstructs
@@ -78,8 +79,8 @@ def feature_net_for(args: argparse.Namespace, dataset: str, kind: str):
     if kind == "points":
         return None, "2-D points have no feature network: sample-quality metrics need images"
     asked = [m.strip() for m in args.metrics.split(",")]
-    if args.metrics != "auto" and not args.features and not any(m in QUALITY_METRICS for m in asked):
-        return None, None  # no sample-quality metric asked for: no feature network to load
+    if args.metrics != "auto" and not args.features and not any(m in (*QUALITY_METRICS, "ppl") for m in asked):
+        return None, None  # no metric that needs features asked for: no feature network to load
     name = args.features or default_feature_net(dataset)
     try:
         return load_feature_net(name), None
@@ -162,6 +163,10 @@ def run(args: argparse.Namespace) -> int:
         record["metrics"]["disentanglement"] = disentanglement_record(
             model_codes(model, reference, seed=args.seed), factors_of(reference), args.seed, args.factor_samples)
         record["metrics"]["disentanglement"]["protocol"]["seconds"] = round(time.perf_counter() - t_factors, 2)
+    if model is not None and "ppl" in metrics:  # Z for every GAN, W too for style-based ones
+        spaces = ("z", "w") if getattr(model, "style_based", False) else ("z",)
+        record["metrics"]["ppl"] = {s: perceptual_path_length(model, net, args.n, s, batch_size=args.batch_size,
+                                                              seed=args.seed) for s in spaces}
     if net is not None and any(m in QUALITY_METRICS for m in metrics):
         if samples is None:
             t_sample = time.perf_counter()

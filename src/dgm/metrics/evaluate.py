@@ -7,7 +7,8 @@ import torch
 
 from ..data.dataset import ImageDataset
 from ..errors import ConfigError
-from ..models.base import Classifies, GenerativeModel, HasELBO, HasKL, HasLogProb, LatentModel, Reconstructs
+from ..models.base import (Classifies, GenerativeModel, HasELBO, HasKL, HasLogProb, LatentGenerator, LatentModel,
+                           Reconstructs)
 from .classification import classification_accuracy
 from .features import FeatureNet
 from .latent import active_units, latent_means, mean_kl
@@ -17,9 +18,10 @@ from .reconstruction import reconstruction_error
 
 DATA_METRICS = ("nll", "elbo", "iwae", "au", "kl", "recon", "accuracy")  # the model on test examples (quality: on its samples)
 FACTOR_METRICS = ("disentanglement",)  # the model's codes against a dataset's ground-truth factors (dSprites)
-ALL_METRICS = DATA_METRICS + FACTOR_METRICS + QUALITY_METRICS
+GENERATOR_METRICS = ("ppl",)  # the generator's latent space, through the feature network (perceptual path length)
+ALL_METRICS = DATA_METRICS + FACTOR_METRICS + QUALITY_METRICS + GENERATOR_METRICS
 NEEDS = {"nll": HasLogProb, "elbo": HasELBO, "iwae": HasELBO, "au": LatentModel, "kl": HasKL,
-         "recon": Reconstructs, "disentanglement": LatentModel, "accuracy": Classifies}
+         "recon": Reconstructs, "disentanglement": LatentModel, "accuracy": Classifies, "ppl": LatentGenerator}
 
 
 def parse_metrics(text: str, model: GenerativeModel | None, quality_available: bool, has_factors: bool = False
@@ -47,6 +49,9 @@ def parse_metrics(text: str, model: GenerativeModel | None, quality_available: b
         if m in NEEDS and (model is None or not isinstance(model, NEEDS[m])):
             what = "a samples file" if model is None else type(model).__name__
             raise ConfigError(f"metric {m} needs a model with {NEEDS[m].__name__}; {what} has none")
+        if m in GENERATOR_METRICS and not quality_available:
+            raise ConfigError(f"metric {m} measures distances between features: it needs a feature network for "
+                              "this data (--features)")
         if m in FACTOR_METRICS and not has_factors:
             raise ConfigError(f"metric {m} needs a dataset with ground-truth factors (dsprites, dsprites-gen)")
         if m == "iwae" and not model.importance_weighted:

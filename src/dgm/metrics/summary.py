@@ -43,6 +43,10 @@ def record_rows(record: dict) -> list[tuple[str, str, str]]:
             rows += [(f"{metric} (recon.)", value, note) for metric, value, note in quality_rows(m)]
         elif name == "disentanglement":
             rows += disentanglement_rows(m)
+        elif name == "ppl":
+            for space, r in m.items():
+                rows.append((f"PPL ({space.upper()})", f"{r['value']:.2f}", f"perceptual path length, {r['kept']} of "
+                             f"{r['pairs']} pairs (1-99th percentiles), eps {r['epsilon']}; {r['distance']}"))
         elif name == "classification":
             rows.append(("classification error", f"{m['error']:.4f}", f"accuracy {m['accuracy']:.4f} on {m['n']} "
                          f"{m['split']} examples"))

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import torch
 
+from ..metrics.path_length import slerp_rows
 from ..models.base import LatentModel
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation between rows of a and b (B, L) at fractions t (T,) -> (B, T, L)."""
-    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
-    omega = torch.acos((an * bn).sum(-1).clamp(-1 + 1e-7, 1 - 1e-7))[:, None, None]  # (B, 1, 1)
-    t = t[None, :, None]
-    so = torch.sin(omega)
-    return (torch.sin((1 - t) * omega) / so) * a[:, None] + (torch.sin(t * omega) / so) * b[:, None]
+    return slerp_rows(a[:, None], b[:, None], t[None, :, None])
 
 
 @torch.no_grad()
