@@ -27,7 +27,7 @@ NESTED = {
     "latent_dim": 32, "objective": "least-squares",
     "networks": {"architecture": "dcgan", "mlp_hidden": [64], "mlp_hidden_d": None, "channels": 16, "fc_hidden": 128,
                  "d_norm": "layer", "attention": True, "spectral_norm": "discriminator", "init": "xavier",
-                 "mapping_layers": 8, "style_mixing": 0.9},  # (fields the flat versions did not have: defaults)
+                 "mapping_layers": 8, "style_mixing": 0.9, "g_norm": "batch"},  # (fields the flat versions did not have: defaults)
     "conditioning": {"generator": "concat", "discriminator": "auxiliary", "aux_weight": 0.5},
     "codes": {"categorical": 4, "continuous": 1, "weight": 2.0, "continuous_weight": 0.2},
     "schedule": {"n_critic": 3, "lr_d": 1e-4, "lr_g": 2e-4, "unroll_steps": 2, "unroll_optimizer": "adam",

@@ -39,6 +39,7 @@ class Networks:
     init: Literal["default", "normal", "orthogonal", "xavier"] = "normal"
     mapping_layers: int = 8  # style-based generators (stylegan2): layers of the mapping network z -> w
     style_mixing: float = 0.9  # style-based generators: probability of style mixing regularisation per batch
+    g_norm: Literal["batch", "virtual"] = "batch"  # DCGAN's G: batch norm, or virtual batch norm (Salimans et al.)
 
     def __post_init__(self):
         positive("networks.channels", self.channels)

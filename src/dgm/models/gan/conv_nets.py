@@ -1,5 +1,6 @@
-"""DCGAN networks (Radford et al. 2016): transposed-conv generator with batch norm and ReLU, tanh output;
-strided-conv discriminator with LeakyReLU(0.2), no norm on its first layer. Widths double per stage.
+"""DCGAN networks (Radford et al. 2016): transposed-conv generator with batch norm (or virtual batch norm,
+Salimans et al. 2016: ``networks.g_norm: virtual``) and ReLU, tanh output; strided-conv discriminator with
+LeakyReLU(0.2), no norm on its first layer. Widths double per stage.
 With ``fc_hidden`` both get the fully connected layer of the InfoGAN / AC-GAN MNIST nets (Chen et al. 2016,
 appendix C.1: FC 1024 after G's input and before D's output), which models global shape cheaply."""
 from __future__ import annotations
@@ -8,7 +9,17 @@ import torch
 from torch import nn
 
 from ...nn import SelfAttention2d
+from ...nn.norms import VirtualBatchNorm, reference_pass
 from .networks import NetSpec, architectures, concat_labels, d_norm, label_maps, stages
+
+REFERENCE_BATCH, REFERENCE_SEED = 64, 1234  # virtual batch norm's reference inputs, fixed for a run
+
+
+def g_norm(kind: str):
+    """G's normalisation: (channels, flat) -> batch norm (1-d or 2-d) or virtual batch norm."""
+    if kind == "virtual":
+        return lambda c, flat: VirtualBatchNorm(c)
+    return lambda c, flat: nn.BatchNorm1d(c) if flat else nn.BatchNorm2d(c)
 
 
 class DCGANGenerator(nn.Module):
@@ -24,23 +35,35 @@ class DCGANGenerator(nn.Module):
         widths = [spec.channels * 2 ** i for i in reversed(range(k))]
         self.k = spec.g_concat
         d_in, d_out = spec.noise_dim + self.k, widths[0] * self.h0 * self.w0
+        norm = g_norm(spec.g_norm)
         self.project: nn.Module = nn.Linear(d_in, d_out, bias=False)
         if spec.fc_hidden:
-            self.project = nn.Sequential(nn.Linear(d_in, spec.fc_hidden, bias=False), nn.BatchNorm1d(spec.fc_hidden),
+            self.project = nn.Sequential(nn.Linear(d_in, spec.fc_hidden, bias=False), norm(spec.fc_hidden, True),
                                          nn.ReLU(), nn.Linear(spec.fc_hidden, d_out, bias=False))
-        layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU()]
+        layers: list[nn.Module] = [norm(widths[0], False), nn.ReLU()]
         for i in range(k - 1):
             layers += [nn.ConvTranspose2d(widths[i], widths[i + 1], 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(widths[i + 1]), nn.ReLU()]
+                       norm(widths[i + 1], False), nn.ReLU()]
             if spec.attention and i == 0:
                 layers.append(SelfAttention2d(widths[1]))
         layers += [nn.ConvTranspose2d(widths[-1], c_out, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.widths = widths
+        self.virtual = spec.g_norm == "virtual"
+        if self.virtual:  # VBN's fixed reference batch of G's inputs (a buffer: checkpointed with the weights)
+            g = torch.Generator().manual_seed(REFERENCE_SEED)
+            self.register_buffer("ref_noise", torch.randn(REFERENCE_BATCH, spec.noise_dim, generator=g))
+            self.register_buffer("ref_labels", torch.arange(REFERENCE_BATCH) % max(spec.num_classes, 1))
 
-    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def _run(self, noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         h = self.project(concat_labels(noise, labels, self.k))
         return self.net(h.view(-1, self.widths[0], self.h0, self.w0))
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.virtual:  # the reference batch first: every VBN layer takes its statistics from it
+            with reference_pass(self):
+                self._run(self.ref_noise.to(noise.dtype), self.ref_labels if self.k else None)
+        return self._run(noise, labels)
 
 
 class DCGANTrunk(nn.Module):

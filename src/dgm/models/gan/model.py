@@ -67,7 +67,7 @@ class GAN(GenerativeModel):
                        self.num_classes, cond.generator, cond.discriminator == "concat", tuple(net.mlp_hidden),
                        net.channels, net.d_norm, net.attention, net.fc_hidden,
                        tuple(net.mlp_hidden_d) if net.mlp_hidden_d is not None else None, net.mapping_layers,
-                       net.style_mixing)
+                       net.style_mixing, net.g_norm)
         self.generator, trunk = build_networks(arch, spec)
         # tricks first: some add layers on D's features (minibatch std / discrimination)
         self.tricks = build("tricks", cfg.tricks, self)

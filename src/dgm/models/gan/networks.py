@@ -42,6 +42,7 @@ class NetSpec:
     mlp_hidden_d: tuple[int, ...] | None = None  # D's MLP widths (None: mlp_hidden)
     mapping_layers: int = 8  # style-based generators: layers of the mapping network z -> w
     style_mixing: float = 0.0  # style-based generators: probability of mixing regularisation in training
+    g_norm: str = "batch"  # DCGAN generator: batch | virtual (batch norm against a fixed reference batch)
 
     @property
     def g_concat(self) -> int:
@@ -63,6 +64,8 @@ def build_networks(name: str, spec: NetSpec) -> tuple[nn.Module, nn.Module]:
         spec = dataclasses.replace(spec, fc_hidden=0)  # the MLP's widths are mlp_hidden
     if spec.fc_hidden and name != "dcgan":
         raise ConfigError(f"fc_hidden belongs to the DCGAN nets, not to architecture {name!r}; set it to 0")
+    if spec.g_norm == "virtual" and name != "dcgan":
+        raise ConfigError(f"networks.g_norm 'virtual' is built for the DCGAN generator, not architecture {name!r}")
     if spec.g_conditioning == "cbn" and name != "resnet":
         raise ConfigError(f"g_conditioning 'cbn' needs architecture 'resnet', not {name!r}; use 'concat'")
     return architectures.get(name)(spec)
