@@ -83,10 +83,11 @@ class DCGANTrunk(nn.Module):
                        d_norm(spec.d_norm, widths[i]), nn.LeakyReLU(0.2)]
         layers.append(nn.Flatten())
         self.out_features = widths[-1] * h0 * w0
+        self.feature_shape: tuple[int, ...] = (widths[-1], h0, w0)  # before flattening (feature quantisation)
         if spec.fc_hidden:
             layers += [nn.Linear(self.out_features, spec.fc_hidden, bias=spec.d_norm == "none"),
                        d_norm(spec.d_norm, spec.fc_hidden, flat=True), nn.LeakyReLU(0.2)]
-            self.out_features = spec.fc_hidden
+            self.out_features, self.feature_shape = spec.fc_hidden, (spec.fc_hidden,)
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

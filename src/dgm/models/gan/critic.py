@@ -11,12 +11,14 @@ from torch import nn
 
 class CriticOutput(NamedTuple):
     """logits (B,) real/fake score; features (B, F) of the trunk; aux (B, K) class logits or None;
-    q (B, K_code + C) InfoGAN code logits then continuous-code means, or None."""
+    q (B, K_code + C) InfoGAN code logits then continuous-code means, or None; layer_loss: the sum of the
+    feature layers' own losses (feature quantisation's commitment term), or None."""
 
     logits: torch.Tensor
     features: torch.Tensor
     aux: torch.Tensor | None = None
     q: torch.Tensor | None = None
+    layer_loss: torch.Tensor | None = None
 
 
 class Critic(nn.Module):
@@ -24,15 +26,17 @@ class Critic(nn.Module):
 
     def __init__(self, trunk: nn.Module, *, num_classes: int = 0, conditioning: str = "none",
                  categories: int = 0, continuous: int = 0,
-                 feature_layers: Sequence[Callable[[int], tuple[nn.Module, int] | None]] = (), q_hidden: int = 128):
-        """``feature_layers``: functions features -> (a layer (B, features) -> (B, features + extra), extra) or
-        None, applied in order to the trunk's features before the heads (the tricks' minibatch layers)."""
+                 feature_layers: Sequence[Callable[..., tuple[nn.Module, int] | None]] = (), q_hidden: int = 128):
+        """``feature_layers``: functions (features, their shape before flattening) -> (a layer (B, features) ->
+        (B, features + extra), extra) or None, applied in order to the trunk's features before the heads (the
+        tricks' layers). A layer with a ``loss`` attribute after its call (a scalar) adds it to ``layer_loss``."""
         super().__init__()
         self.trunk = trunk
         f = trunk.out_features
         extra: list[nn.Module] = []
         for make in feature_layers:
-            made = make(f)
+            shape = getattr(trunk, "feature_shape", (f,)) if f == trunk.out_features else (f,)
+            made = make(f, shape)
             if made is not None:
                 extra.append(made[0])
                 f += made[1]
@@ -47,9 +51,10 @@ class Critic(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> CriticOutput:
         features = self.trunk(x, labels)
         h = self.extra(features)
+        losses = [m.loss for m in self.extra if getattr(m, "loss", None) is not None]
         logits = self.adv(h).squeeze(1)
         if self.projection is not None:  # <embed(y), h>: the log density ratio's class-dependent term
             logits = logits + (self.projection(labels) * h).sum(1)
         aux = self.aux(h) if self.aux is not None else None
         q = self.q(h) if self.q is not None else None
-        return CriticOutput(logits, features, aux, q)
+        return CriticOutput(logits, features, aux, q, sum(losses) if losses else None)

@@ -40,7 +40,7 @@ class MLPTrunk(nn.Module):
             layers += [nn.Linear(d, h), nn.LeakyReLU(0.2)]
             d = h
         self.net = nn.Sequential(*layers)
-        self.out_features = d
+        self.out_features, self.feature_shape = d, (d,)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = x.flatten(1)

@@ -207,6 +207,8 @@ class GAN(GenerativeModel):
         if out_r.aux is not None:
             terms["aux_real"] = self.config.conditioning.aux_weight * F.cross_entropy(out_r.aux, y)
         terms.update(self._code_losses(out_f, lat))
+        if out_r.layer_loss is not None:  # feature quantisation's commitment term, on both passes
+            terms["fq"] = self.tricks["feature_quantisation"].settings.weight * (out_r.layer_loss + out_f.layer_loss) / 2
         self._add_terms(terms, "discriminator", Step(self, batch, y, lat, fake, out_f, out_r))
         logs = {"d_real": out_r.logits.detach().mean(), "d_fake": out_f.logits.detach().mean()}
         return self._total(terms, logs)

@@ -104,8 +104,9 @@ class Trick(Part):
         """D's input (real or generated) at ``step``."""
         return x
 
-    def critic_layer(self, features: int) -> tuple[nn.Module, int] | None:
-        """A layer on D's flattened features (B, features) -> (B, features + extra) and ``extra``, or None."""
+    def critic_layer(self, features: int, shape: tuple[int, ...]) -> tuple[nn.Module, int] | None:
+        """A layer on D's flattened features (B, features) -> (B, features + extra) and ``extra``, or None;
+        ``shape``: the features' shape before flattening ((C, H, W) of a conv trunk, else (features,))."""
         return None
 
 

@@ -73,7 +73,7 @@ class ResNetTrunk(nn.Module):
         blocks += [DownBlock(ch, ch, down=True) for _ in range(k - 1)]
         blocks.append(DownBlock(ch, ch, down=False))
         self.blocks = nn.Sequential(*blocks)
-        self.out_features = ch
+        self.out_features, self.feature_shape = ch, (ch,)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.blocks(label_maps(x, labels, self.k) if self.k else x)

@@ -168,7 +168,7 @@ class StyleGAN2Trunk(nn.Module):
         self.from_rgb = EqualizedConv2d(c + self.k, ch, 1)
         self.blocks = nn.Sequential(*[ResidualDown(ch, ch) for _ in range(k)])
         self.out = EqualizedConv2d(ch, ch, 3, padding=1)
-        self.out_features = ch * h0 * w0
+        self.out_features, self.feature_shape = ch * h0 * w0, (ch, h0, w0)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = F.leaky_relu(self.from_rgb(label_maps(x, labels, self.k) if self.k else x), 0.2)

@@ -113,7 +113,7 @@ class MinibatchStdTrick(Trick):
     Settings = NoSettings
     order = 0  # before minibatch discrimination: D's feature layers keep their checkpoint names
 
-    def critic_layer(self, features: int) -> tuple[nn.Module, int]:
+    def critic_layer(self, features: int, shape: tuple[int, ...]) -> tuple[nn.Module, int]:
         return MinibatchStd(), 1
 
 
@@ -139,5 +139,55 @@ class MinibatchDiscriminationTrick(Trick):
     Settings = KernelSettings
     order = 1
 
-    def critic_layer(self, features: int) -> tuple[nn.Module, int]:
+    def critic_layer(self, features: int, shape: tuple[int, ...]) -> tuple[nn.Module, int]:
         return MinibatchDiscrimination(features, self.settings.kernels, self.settings.dim), self.settings.kernels
+
+
+class FeatureQuantizer(nn.Module):
+    """FQ-GAN's layer (Zhao et al. 2020): D's features (B, F), viewed as (B, C, positions) with their shape
+    before flattening, each position's C-vector replaced by its nearest dictionary entry (straight-through
+    gradient); the dictionary moves by EMA. The shared ``VectorQuantizer`` of VQ-VAE does the work; ``loss``
+    (its commitment term) is kept after each call for D's loss."""
+
+    def __init__(self, shape: tuple[int, ...], codes: int, beta: float, decay: float):
+        super().__init__()
+        from ...nn.quantizer import VectorQuantizer
+
+        self.shape = shape
+        self.quantizer = VectorQuantizer(codes, shape[0], beta=beta, ema=True, decay=decay)
+        self.loss: torch.Tensor | None = None
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        q, _, self.loss = self.quantizer(h.view(h.shape[0], self.shape[0], -1))
+        return q.reshape(h.shape)
+
+
+@dataclass(frozen=True)
+class QuantiserSettings:
+    """weight of the commitment loss in D's loss (0: off), dictionary size, commitment beta, EMA decay."""
+
+    weight: float = 0.0
+    codes: int = 1024
+    beta: float = 0.25
+    decay: float = 0.9
+
+    def __post_init__(self):
+        positive("weight", self.weight, allow_zero=True)
+        positive("codes", self.codes)
+        positive("beta", self.beta, allow_zero=True)
+        if not 0.0 <= self.decay < 1.0:
+            raise ConfigError(f"feature quantisation decay must be in [0, 1), got {self.decay}")
+
+    @property
+    def active(self) -> bool:
+        return self.weight > 0
+
+
+@tricks.register("feature_quantisation", help="FQ-GAN (Zhao et al. 2020): D's features quantised against an EMA "
+                 "dictionary, the commitment loss in D's loss with this weight")
+class FeatureQuantisation(Trick):
+    Settings = QuantiserSettings
+    order = -1  # on the trunk's own features, before the minibatch layers
+
+    def critic_layer(self, features: int, shape: tuple[int, ...]) -> tuple[nn.Module, int]:
+        return FeatureQuantizer(shape, self.settings.codes, self.settings.beta, self.settings.decay), 0
