@@ -31,7 +31,7 @@ NESTED = {
     "conditioning": {"generator": "concat", "discriminator": "auxiliary", "aux_weight": 0.5},
     "codes": {"categorical": 4, "continuous": 1, "weight": 2.0, "continuous_weight": 0.2},
     "schedule": {"n_critic": 3, "lr_d": 1e-4, "lr_g": 2e-4, "unroll_steps": 2, "unroll_optimizer": "adam",
-                 "unroll_lr": 0.1, "unroll_second_order": False},
+                 "unroll_lr": 0.1, "unroll_second_order": False, "grow_images": 0},
     # r1 and hist at weight 0 are off; r_every reaches the R penalty that is on
     "penalties": {"clip": {"bound": 0.05}, "gp": {"weight": 5.0, "every": 1, "start": 0},
                   "r2": {"weight": 2.0, "every": 4, "start": 0}},

@@ -28,7 +28,7 @@ from .parts import normalise, part, secondary
 class Networks:
     """G's and D's architecture (2-D points always use the MLP; "auto" is DCGAN for images)."""
 
-    architecture: Literal["auto", "mlp", "dcgan", "resnet", "stylegan2"] = "auto"
+    architecture: Literal["auto", "mlp", "dcgan", "resnet", "stylegan2", "progan"] = "auto"
     mlp_hidden: tuple[int, ...] = (256, 256)
     mlp_hidden_d: tuple[int, ...] | None = None  # D's MLP widths when they differ from G's (None: mlp_hidden)
     channels: int = 64  # conv width: DCGAN's G last / D first stage (doubling per stage); ResNet's width
@@ -97,9 +97,11 @@ class Schedule:
     unroll_optimizer: Literal["sgd", "adam"] = "sgd"  # adam: D's own Adam steps from its optimizer state (paper)
     unroll_lr: float = 1e-2  # the SGD surrogate's step size (adam uses D's learning rate)
     unroll_second_order: bool = True  # backpropagate through the unrolled updates
+    grow_images: int = 0  # progressive growing (progan): images per fade-in and per stabilising phase (0: none)
 
     def __post_init__(self):
         positive("schedule.n_critic", self.n_critic)
+        positive("schedule.grow_images", self.grow_images, allow_zero=True)
         positive("schedule.lr_d", self.lr_d)
         positive("schedule.lr_g", self.lr_g)
         positive("schedule.unroll_steps", self.unroll_steps, allow_zero=True)

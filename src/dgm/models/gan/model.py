@@ -18,6 +18,7 @@ from .latents import Latents, draw_latents
 from .networks import NetSpec, build_networks, initialise
 from .objectives import get_objective
 from .parts import Step, Term, build
+from .progan_nets import growth
 from .unrolled import unrolled_generator_loss
 
 
@@ -138,7 +139,17 @@ class GAN(GenerativeModel):
         """D every step; G after every ``n_critic``-th D step."""
         return ["discriminator", "generator"] if (step + 1) % self.config.schedule.n_critic == 0 else ["discriminator"]
 
+    def grow(self, batch: Batch) -> None:
+        """Progressive growing: set both networks' level and fade-in weight from the images seen before this
+        batch (step x batch size; a no-op for networks that do not grow)."""
+        if hasattr(self.generator, "set_growth"):
+            level, alpha = growth(batch.step * len(batch.x), self.config.schedule.grow_images, self.generator.levels)
+            for net in (self.generator, self.critic.trunk):
+                net.set_growth(level, alpha)
+
     def loss(self, batch: Batch, group: str = "discriminator") -> dict[str, torch.Tensor]:
+        if self.training:
+            self.grow(batch)
         if group == "discriminator":
             return self.discriminator_loss(batch)
         if group == "generator":
@@ -233,6 +244,7 @@ class GAN(GenerativeModel):
     def training_step(self, batch: Batch, ctx) -> dict[str, torch.Tensor]:
         """Manual path (unrolled GAN): D's step as usual, then G's step against the unrolled D."""
         logs: dict[str, torch.Tensor] = {}
+        self.grow(batch)
         for group in self.update_schedule(batch.step):
             ctx.zero_grad(group)
             out = self.discriminator_loss(batch) if group == "discriminator" else \

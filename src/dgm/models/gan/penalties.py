@@ -78,6 +78,13 @@ class R2Term(Term):
         return 0.5 * zero_centred_penalty(ctx.critic(ctx.lat.labels), ctx.fake)
 
 
+@penalties.register("drift", help="ProGAN's drift term (Karras et al. 2018): weight (epsilon, 0.001) * E D(x)^2 on real "
+                    "data, keeping a Wasserstein critic's outputs near 0")
+class DriftTerm(Term):
+    def value(self, player: str, ctx: Step) -> torch.Tensor:
+        return ctx.real_out.logits.pow(2).mean()
+
+
 @dataclass(frozen=True)
 class ClipSettings:
     """bound c of WGAN's weight clipping (None: off)."""

@@ -87,3 +87,14 @@ register_model(
             "latent_dim": 128},
     train={"optimizer": "adam", "lr": 2.5e-3, "betas": (0.0, 0.99), "batch_size": 32, "steps": 20_000,
            "ema_decay": 0.999})
+# ProGAN at 28-32 pixels: the paper's recipe (progressive growing with fade-in, equalised lr, pixel norm, minibatch
+# std, WGAN-GP lambda 10 with drift 0.001, Adam 1e-3 (0, 0.99), n_critic 1) with 60k images (an MNIST epoch) per
+# fade-in and per stabilising phase and CPU-sized widths (64 channels at every resolution); not tuned.
+register_model(
+    "progan", GAN, "ProGAN (Karras et al. 2018): progressive growing 4 -> 8 -> 16 -> 32 with fade-in, equalised lr, "
+    "pixel norm, minibatch std, WGAN-GP with the drift term",
+    preset={"networks": {"architecture": "progan", "init": "default"}, "objective": "wasserstein",
+            "penalties": {"gp": {"weight": 10.0}, "drift": {"weight": 0.001}}, "tricks": {"minibatch_std": {}},
+            "schedule": {"grow_images": 60_000}, "latent_dim": 128},
+    train={"optimizer": "adam", "lr": 1e-3, "betas": (0.0, 0.99), "batch_size": 32, "steps": 20_000,
+           "ema_decay": 0.999})
