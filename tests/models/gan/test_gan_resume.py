@@ -13,7 +13,7 @@ def run(model, data, steps, run_dir=None, **cfg):
 
 
 @pytest.mark.parametrize("name, cfg", [("wgan-gp", {}), ("sngan", {"ema_decay": 0.9}), ("unrolled-gan", {}),
-                                       ("stylegan2", {"ema_decay": 0.9}), ("progan", {"ema_decay": 0.9})])
+                                       ("stylegan2", {"ema_decay": 0.9}), ("progan", {"ema_decay": 0.9}), ("stylegan", {})])
 def test_exact_resume(name, cfg, mnist64, ring, tiny_gan, tmp_path):
     data = ring.subset(slice(0, 64)) if name == "unrolled-gan" else mnist64
     # progan: phases of 20 images, so the first run stops in the middle of the first fade-in

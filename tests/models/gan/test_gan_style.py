@@ -221,3 +221,21 @@ def test_style_mix_and_noise_through_the_cli(mnist64, tmp_path, capsys):
     capsys.readouterr()
     assert main(["viz", str(dcgan), "style-mix", "--out", str(tmp_path / "x.png")]) != 0
     assert "style-mix draws a style-based generator's styles" in capsys.readouterr().err
+
+
+def test_stylegan_v1_shares_the_style_machinery(mnist64, tiny_gan):
+    """StyleGAN's AdaIN generator: styles reach the image, truncation and mixing as in StyleGAN2, and the path
+    length regulariser applies to it too."""
+    model = tiny_gan("stylegan", mnist64.info, **{"regularisers.path_length.weight": 2.0}).eval()
+    g = model.generator
+    assert model.style_based and g.num_ws == 5
+    torch.manual_seed(7)
+    a, b = g.map(torch.randn(2, 8)), g.map(torch.randn(2, 8))
+    ws = g.broadcast(a)
+    assert not torch.allclose(g.synthesis(ws), g.synthesis(g.mix(ws, b, 3)))  # fine styles change the image
+    torch.testing.assert_close(g.mix(ws, b, g.num_ws), ws)
+    seed = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    torch.testing.assert_close(model.sample(3, generator=seed(), truncation=1.0), model.sample(3, generator=seed()))
+    model.train()
+    out = model.loss(Batch(model.prepare(mnist64.data[:8]), None, step=0), "generator")
+    assert float(out["path_length"]) > 0

@@ -28,7 +28,7 @@ from .parts import normalise, part, secondary
 class Networks:
     """G's and D's architecture (2-D points always use the MLP; "auto" is DCGAN for images)."""
 
-    architecture: Literal["auto", "mlp", "dcgan", "resnet", "stylegan2", "progan"] = "auto"
+    architecture: Literal["auto", "mlp", "dcgan", "resnet", "stylegan", "stylegan2", "progan"] = "auto"
     mlp_hidden: tuple[int, ...] = (256, 256)
     mlp_hidden_d: tuple[int, ...] | None = None  # D's MLP widths when they differ from G's (None: mlp_hidden)
     channels: int = 64  # conv width: DCGAN's G last / D first stage (doubling per stage); ResNet's width

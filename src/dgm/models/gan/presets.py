@@ -98,3 +98,14 @@ register_model(
             "schedule": {"grow_images": 60_000}, "latent_dim": 128},
     train={"optimizer": "adam", "lr": 1e-3, "betas": (0.0, 0.99), "batch_size": 32, "steps": 20_000,
            "ema_decay": 0.999})
+# StyleGAN at 28-32 pixels: mapping network, AdaIN with noise, style mixing 0.9, truncation in W; the paper's
+# non-saturating loss with R1 (gamma 10 in the paper; ADA's 0.01 for small images here), ProGAN's discriminator at
+# full resolution (no progressive growing), Adam 1e-3 (0, 0.99); CPU-sized (64 channels); not tuned.
+register_model(
+    "stylegan", GAN, "StyleGAN (Karras et al. 2019): mapping network, AdaIN layers with noise on a learned constant, "
+    "style mixing, truncation in W; ProGAN's D, non-saturating loss with R1 (no progressive growing)",
+    preset={"networks": {"architecture": "stylegan", "init": "default", "mapping_layers": 2, "style_mixing": 0.9},
+            "objective": "non-saturating", "penalties": {"r1": {"weight": 0.01}}, "tricks": {"minibatch_std": {}},
+            "latent_dim": 128},
+    train={"optimizer": "adam", "lr": 1e-3, "betas": (0.0, 0.99), "batch_size": 32, "steps": 20_000,
+           "ema_decay": 0.999})

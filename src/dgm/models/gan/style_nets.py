@@ -1,6 +1,7 @@
-"""StyleGAN2 networks (Karras et al. 2020) sized for 28-32 pixel images: a mapping network z -> w, a learned
-constant, style-modulated and demodulated convolutions with per-layer noise, a skip generator (each resolution's
-toRGB added to the upsampled image so far) and a residual discriminator; equalised learning rate throughout.
+"""Style-based generators sized for 28-32 pixel images: a mapping network z -> w, a learned constant and
+per-layer styles with noise; StyleGAN2's (Karras et al. 2020) with style-modulated and demodulated convolutions,
+a skip generator (each resolution's toRGB added to the upsampled image so far) and a residual discriminator,
+StyleGAN's (Karras et al. 2019) with AdaIN layers and ProGAN's discriminator; equalised learning rate throughout.
 
 The generator also keeps what the style-based tricks need: the tracked mean of w (``w_avg``, for truncation in
 W), style mixing regularisation in training (with probability ``style_mixing`` two codes, switched at a random
@@ -18,6 +19,7 @@ from torch import nn
 from ...errors import ConfigError
 from ...nn.equalized import EqualizedConv2d, EqualizedLinear
 from ...nn.modulated import ModulatedConv2d, NoiseInjection
+from ...nn.style import AdaIN
 from .networks import NetSpec, architectures, concat_labels, label_maps, stages
 
 SQRT2 = math.sqrt(2.0)
@@ -71,26 +73,23 @@ class ToRGB(nn.Module):
         return self.conv(x, w) + self.bias[None, :, None, None]
 
 
-class StyleGAN2Generator(nn.Module):
-    """noise (B, Z) [+ labels, concatenated before the mapping] -> images (B, C, H, W).
-
-    ``num_ws`` = 1 + 2k style inputs (one per conv layer; each resolution's toRGB reads its last conv's style)
-    for k upsampling stages from the constant (4x4 for 32x32, 7x7 for 28x28)."""
+class StyleBasedGenerator(nn.Module):
+    """What StyleGAN and StyleGAN2 generators share: noise (B, Z) [+ labels, concatenated before the mapping]
+    -> w -> per-layer styles (B, num_ws, W) -> images (B, C, H, W); ``num_ws`` = 1 + 2k style inputs (one per
+    conv layer) for k upsampling stages from the constant (4x4 for 32x32, 7x7 for 28x28). Subclasses build the
+    synthesis layers and ``synthesis``."""
 
     def __init__(self, spec: NetSpec):
         super().__init__()
         if spec.g_conditioning == "cbn":
-            raise ConfigError("the stylegan2 generator takes labels by concatenation (conditioning.generator: "
+            raise ConfigError("style-based generators take labels by concatenation (conditioning.generator: "
                               "concat), not conditional batch norm")
         c_img, h, w = spec.shape
-        k, h0, w0 = stages(h, w)
-        ch, self.k, self.w_dim = spec.channels, spec.g_concat, spec.noise_dim
+        self.k_stages, h0, w0 = stages(h, w)
+        self.c_img, self.ch, self.k, self.w_dim = c_img, spec.channels, spec.g_concat, spec.noise_dim
         self.mapping = MappingNetwork(spec.noise_dim + self.k, self.w_dim, spec.mapping_layers)
-        self.const = nn.Parameter(torch.randn(1, ch, h0, w0))
-        self.layers = nn.ModuleList([StyleLayer(ch, ch, self.w_dim)] + [
-            StyleLayer(ch, ch, self.w_dim, up=(i % 2 == 0)) for i in range(2 * k)])
-        self.to_rgb = nn.ModuleList(ToRGB(ch, c_img, self.w_dim) for _ in range(k + 1))
-        self.num_ws, self.mixing, self.w_avg_beta = 1 + 2 * k, spec.style_mixing, 0.995
+        self.const = nn.Parameter(torch.randn(1, self.ch, h0, w0))
+        self.num_ws, self.mixing, self.w_avg_beta = 1 + 2 * self.k_stages, spec.style_mixing, 0.995
         self.register_buffer("w_avg", torch.zeros(self.w_dim))
 
     def map(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -111,14 +110,7 @@ class StyleGAN2Generator(nn.Module):
 
     def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
         """Per-layer styles (B, num_ws, W) -> images (B, C, H, W)."""
-        x = self.const.expand(ws.shape[0], -1, -1, -1).to(ws.dtype)
-        x = self.layers[0](x, ws[:, 0])
-        rgb = self.to_rgb[0](x, ws[:, 0])
-        for r in range(1, len(self.to_rgb)):
-            i = 2 * r - 1
-            x = self.layers[i + 1](self.layers[i](x, ws[:, i]), ws[:, i + 1])
-            rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + self.to_rgb[r](x, ws[:, i + 1])
-        return rgb
+        raise NotImplementedError
 
     def mix(self, ws: torch.Tensor, other: torch.Tensor, crossover: int) -> torch.Tensor:
         """Styles of ``ws`` (B, num_ws, W) before layer ``crossover``, of ``other`` (B, W) from it on (style
@@ -137,6 +129,63 @@ class StyleGAN2Generator(nn.Module):
             crossover = int(torch.randint(1, self.num_ws, ()))
             ws = self.mix(ws, self.map(torch.randn_like(noise), labels), crossover)
         return self.synthesis(ws)
+
+
+class StyleGAN2Generator(StyleBasedGenerator):
+    """StyleGAN2's synthesis: modulated convs with noise, and a skip architecture (each resolution's toRGB, from
+    its last conv's style, added to the upsampled image so far)."""
+
+    def __init__(self, spec: NetSpec):
+        super().__init__(spec)
+        ch, w_dim = self.ch, self.w_dim
+        self.layers = nn.ModuleList([StyleLayer(ch, ch, w_dim)] + [
+            StyleLayer(ch, ch, w_dim, up=(i % 2 == 0)) for i in range(2 * self.k_stages)])
+        self.to_rgb = nn.ModuleList(ToRGB(ch, self.c_img, w_dim) for _ in range(self.k_stages + 1))
+
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        x = self.const.expand(ws.shape[0], -1, -1, -1).to(ws.dtype)
+        x = self.layers[0](x, ws[:, 0])
+        rgb = self.to_rgb[0](x, ws[:, 0])
+        for r in range(1, len(self.to_rgb)):
+            i = 2 * r - 1
+            x = self.layers[i + 1](self.layers[i](x, ws[:, i]), ws[:, i + 1])
+            rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + self.to_rgb[r](x, ws[:, i + 1])
+        return rgb
+
+
+class AdaINLayer(nn.Module):
+    """StyleGAN's layer (Karras et al. 2019): optional 2x upsampling, a 3x3 conv (equalised lr, with bias), noise,
+    LeakyReLU(0.2), then AdaIN with the style A(w): (B, in, H, W), w (B, W) -> (B, out, H', W')."""
+
+    def __init__(self, c_in: int, c_out: int, w_dim: int, up: bool = False):
+        super().__init__()
+        self.conv = EqualizedConv2d(c_in, c_out, 3, padding=1)
+        self.noise = NoiseInjection(c_out)
+        self.adain = AdaIN(c_out, w_dim, equalized=True)
+        self.up = up
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.up:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.adain(F.leaky_relu(self.noise(self.conv(x)), 0.2), w)
+
+
+class StyleGANGenerator(StyleBasedGenerator):
+    """StyleGAN's synthesis: AdaIN layers with noise on the learned constant (a 3x3 conv on the constant too,
+    where the paper applies noise and AdaIN to it directly), one toRGB at the end; no progressive growing."""
+
+    def __init__(self, spec: NetSpec):
+        super().__init__(spec)
+        ch, w_dim = self.ch, self.w_dim
+        self.layers = nn.ModuleList([AdaINLayer(ch, ch, w_dim)] + [
+            AdaINLayer(ch, ch, w_dim, up=(i % 2 == 0)) for i in range(2 * self.k_stages)])
+        self.to_rgb = EqualizedConv2d(ch, self.c_img, 1, gain=1.0)
+
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        x = self.const.expand(ws.shape[0], -1, -1, -1).to(ws.dtype)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, ws[:, i])
+        return self.to_rgb(x)
 
 
 class ResidualDown(nn.Module):
@@ -179,3 +228,11 @@ class StyleGAN2Trunk(nn.Module):
                         "residual D (equalised lr)")
 def build(spec: NetSpec) -> tuple[nn.Module, nn.Module]:
     return StyleGAN2Generator(spec), StyleGAN2Trunk(spec)
+
+
+@architectures.register("stylegan", help="StyleGAN: mapping network, AdaIN layers with noise on a learned constant; "
+                        "ProGAN's D at full resolution (equalised lr)")
+def build_v1(spec: NetSpec) -> tuple[nn.Module, nn.Module]:
+    from .progan_nets import ProGANTrunk
+
+    return StyleGANGenerator(spec), ProGANTrunk(spec)
