@@ -51,3 +51,23 @@ def test_mlp_builds_equalized_layers_on_request():
     assert all(isinstance(m, EqualizedLinear) for m in MLP(3, (4,), 2, "relu", equalized=True) if not
                isinstance(m, torch.nn.ReLU))
     assert isinstance(MLP(3, (4,), 2)[0], torch.nn.Linear)
+
+
+def test_lr_multiplier_keeps_the_start_and_slows_adam_by_its_factor():
+    """StyleGAN's mapping layers (lr_mul 0.01): the same effective weights at the start as a plain equalised layer,
+    the bias starts at bias_init, and Adam moves the effective weights lr_mul times less."""
+    torch.manual_seed(3)
+    slow = EqualizedLinear(256, 3, lr_mul=0.01, bias_init=1.0)
+    torch.manual_seed(3)
+    fast = EqualizedLinear(256, 3)
+    torch.testing.assert_close(slow.weight * slow.scale, fast.weight * fast.scale)
+    x = torch.randn(16, 256)
+    torch.testing.assert_close(slow(x), fast(x) + 1.0)
+    steps = []
+    for layer in (slow, fast):
+        before = (layer.weight * layer.scale).detach()
+        opt = torch.optim.Adam(layer.parameters(), lr=0.01)
+        layer(x).sum().backward()
+        opt.step()
+        steps.append(((layer.weight * layer.scale).detach() - before).abs().max())
+    torch.testing.assert_close(steps[0], steps[1] * 0.01, rtol=1e-2, atol=0)  # (Adam's eps: 0.1%)
