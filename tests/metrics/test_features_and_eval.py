@@ -43,6 +43,21 @@ def test_bundled_classifier_is_accurate_on_bundled_digits():
 
 
 @needs_weights
+def test_images_padded_to_32_are_scored_as_the_originals():
+    """MNIST zero-padded to 32x32 (data.size=32) is centre-cropped back for the 28x28 feature network; images
+    more than 8 pixels off are refused."""
+    from dgm.data.transforms import pad_to
+
+    net = load_feature_net("mnist-cnn")
+    x = dgm.data.load("mnist-10k").data[:16]
+    f, p = net(x)
+    f32, p32 = net(pad_to(x, 32))
+    torch.testing.assert_close(f32, f)
+    torch.testing.assert_close(p32, p)
+    with pytest.raises(DgmError, match="expects images of shape"):
+        net(pad_to(x, 40))
+
+
 def test_reference_features_are_cached_by_checksum(tmp_path):
     net = load_feature_net("mnist-cnn")
     data = dgm.data.load("mnist-10k", split="test").subset(slice(0, 200))

@@ -55,7 +55,13 @@ class FeatureNet:
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-        """images: uint8 (N, C, H, W) or float in [0, 1] -> (features (N, D), probs (N, K)), float32."""
+        """images: uint8 (N, C, H, W) or float in [0, 1] -> (features (N, D), probs (N, K)), float32. Images up to
+        8 pixels larger than the network's input (MNIST zero-padded to 32x32 by ``data.size``) are centre-cropped
+        to it: for padded data the exact inverse; a generator's border is not scored."""
+        if images.dim() == 4 and self.shape is not None and images.shape[1] == self.shape[0]:
+            dh, dw = images.shape[2] - self.shape[1], images.shape[3] - self.shape[2]
+            if 0 <= dh <= 8 and 0 <= dw <= 8 and (dh or dw):
+                images = images[:, :, dh // 2: dh // 2 + self.shape[1], dw // 2: dw // 2 + self.shape[2]]
         if images.dim() != 4 or (self.shape is not None and tuple(images.shape[1:]) != self.shape):
             raise ConfigError(f"feature network {self.name} expects images of shape {self.shape}, "
                               f"got {tuple(images.shape[1:])}")
