@@ -23,7 +23,7 @@ import sys
 import common  # first: puts src/ on sys.path when needed
 import cli_run
 
-import dgm.data
+from dgm.runs import load_run, load_run_data
 
 MODELS = ("stylegan2", "progan", "stylegan", "dcgan")
 STYLE_BASED = ("stylegan2", "stylegan")
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     variant = f"{args.model}{' + fq' if args.fq else ''} on {args.data} 32x32"
     record = {"benchmark": "gans32", "metric": "fid", "value": round(q["fid"], 3), "model": args.model,
               "data": args.data, "fq": args.fq, "variant": variant, "inception_score": round(q["is"]["is_mean"], 3),
-              "precision": round(q["pr"]["precision"], 4), "recall": round(q["pr"]["recall"], 4),
+              "sample_precision": round(q["pr"]["precision"], 4), "sample_recall": round(q["pr"]["recall"], 4),
               "features": q["protocol"]["feature_net"], "n_samples": q["protocol"]["n_samples"],
               "target": "StyleGAN2 has the best FID on Fashion-MNIST among stylegan2, progan, dcgan at equal time",
               "full_setting": summary["train_settings"]["time_budget_s"] >= FULL["budget"] and
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
                                    "recall": round(r["pr"]["recall"], 4)}
             record["truncation"] = sweep
     record["artifacts"] = artifacts
-    train = dgm.data.load(args.data, split="train", data_dir=data_dir, download=False)
+    train = load_run_data(load_run(run_dir)[1], "train", data_dir)  # padded to 32 like the run's
     cli_run.finish(record, run_dir, train, summary, "gans32", not args.no_record)
     return 0
 
