@@ -16,12 +16,15 @@ VAE = ["--data", "mnist-10k", "--set", "model.hidden=[16]", "--set", "model.late
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    """runs/: vae (finished), cgan (finished, conditional), stopped (budget not reached), failed (no checkpoint)."""
+    """runs/: vae (finished), cgan (finished, conditional), style (finished, style-based), stopped (budget not reached), failed (no checkpoint)."""
     root = tmp_path_factory.mktemp("serve") / "runs"
     assert main(["train", "vae", *VAE, "--out", str(root / "vae")]) == 0
     assert main(["train", "cgan", "--data", "mnist-10k", "--set", "model.mlp_hidden=[16]", "--set",
                  "model.channels=8", "--set", "model.latent_dim=8", "--steps", "2", "--batch-size", "8",
                  "--no-progress", "--out", str(root / "cgan")]) == 0
+    assert main(["train", "stylegan2", "--data", "mnist-10k", "--set", "model.networks.channels=8", "--set",
+                 "model.latent_dim=8", "--steps", "2", "--batch-size", "8", "--no-progress",
+                 "--out", str(root / "style")]) == 0
     shutil.copytree(root / "vae", root / "stopped")
     cfg = yaml.safe_load((root / "stopped" / "config.yaml").read_text())
     cfg["train"]["steps"] = 100

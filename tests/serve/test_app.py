@@ -35,7 +35,7 @@ def png(data_uri: str) -> Image.Image:
 
 def test_runs_list_with_status(client, root):
     runs = {r["name"]: r for r in client.get("/api/runs").get_json()}
-    assert {n: r["status"] for n, r in runs.items()} == {"vae": "finished", "cgan": "finished",
+    assert {n: r["status"] for n, r in runs.items()} == {"vae": "finished", "cgan": "finished", "style": "finished",
                                                          "stopped": "stopped", "failed": "failed"}
     assert runs["vae"]["model"] == "vae" and runs["vae"]["data"] == "mnist-10k" and runs["vae"]["step"] == 6
     page = client.get("/").get_data(as_text=True)
@@ -99,6 +99,28 @@ def test_interpolation_and_traversal(client, root):
     r = client.post("/api/runs/vae/traverse", json={"seed": 5, "dim": 3})
     assert r.status_code == 400 and "dim must be in 0..2" in r.get_json()["error"]
     assert client.post("/api/runs/vae/interpolate", data="not json").status_code == 400
+
+
+def test_style_mixing_of_a_style_based_generator(client, root):
+    from dgm.runs import load_run
+    from dgm.viz.grids import grid_png
+    from dgm.viz.style_mixing import style_mix_grid
+
+    assert 'id="style-panel"' in client.get("/runs/style").get_data(as_text=True)
+    assert 'id="style-panel"' not in client.get("/runs/vae").get_data(as_text=True)
+    model, _ = load_run(root / "style")
+    images, nrow = style_mix_grid(model, 3, 5, "fine", 0.7, torch.Generator().manual_seed(4))
+    r = client.post("/api/runs/style/style-mix", json={"seed": 4, "styles": "fine", "truncation": "0.7"})
+    assert r.status_code == 200 and base64.b64decode(r.get_json()["image"].split(",", 1)[1]) == grid_png(images, 6)
+    coarse = client.post("/api/runs/style/style-mix", json={"seed": 4, "styles": "coarse", "truncation": "0.7"})
+    assert coarse.get_json()["image"] != r.get_json()["image"]
+    assert png(coarse.get_json()["image"]).size[0] > 6 * 28
+    bad = client.post("/api/runs/style/style-mix", json={"styles": "medium"})
+    assert bad.status_code == 400 and "styles must be one of coarse, middle, fine" in bad.get_json()["error"]
+    bad = client.post("/api/runs/style/style-mix", json={"truncation": 1.5})
+    assert bad.status_code == 400 and "truncation must be in [0, 1]" in bad.get_json()["error"]
+    vae = client.post("/api/runs/vae/style-mix", json={})
+    assert vae.status_code == 400 and "needs a style-based generator" in vae.get_json()["error"]
 
 
 def test_foreign_host_is_refused(client):

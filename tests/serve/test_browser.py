@@ -86,7 +86,7 @@ def test_choose_a_run_sample_and_walk_the_latent_space(page, base_url, shots):
     rows.first.wait_for()
     statuses = {rows.nth(i).locator("td").first.inner_text(): rows.nth(i).locator("td").nth(4).inner_text()
                 for i in range(rows.count())}
-    assert statuses == {"vae": "finished", "cgan": "finished", "stopped": "stopped", "failed": "failed"}
+    assert statuses == {"vae": "finished", "cgan": "finished", "style": "finished", "stopped": "stopped", "failed": "failed"}
     page.screenshot(path=str(shots / "runs.png"), full_page=True)
 
     page.get_by_role("link", name="vae", exact=True).click()
@@ -129,6 +129,19 @@ def test_pick_a_class_of_a_conditional_model(page, base_url, shots):
     assert wait_changed(page, "#sample-image", sevens) != sevens
     assert page.locator("#sample-error").inner_text() == ""
     page.screenshot(path=str(shots / "run-cgan.png"), full_page=True)
+    assert not page.outside and not page.console_errors
+
+
+def test_mix_the_styles_of_a_style_based_generator(page, base_url, shots):
+    page.goto(base_url + "/runs/style")
+    coarse = wait_changed(page, "#mix-image", "")  # drawn once on load
+    page.select_option("#mix-styles", "fine")
+    fine = wait_changed(page, "#mix-image", coarse)
+    page.locator("#mix-psi").focus()
+    page.keyboard.press("ArrowLeft")  # truncation 1 -> 0.9
+    assert wait_changed(page, "#mix-image", fine) != fine
+    assert page.locator("#mix-psi-value").inner_text() == "0.9" and page.locator("#mix-error").inner_text() == ""
+    page.screenshot(path=str(shots / "run-style.png"), full_page=True)
     assert not page.outside and not page.console_errors
 
 

@@ -134,6 +134,10 @@ def create_app(root: str | Path, bind_host: str = "127.0.0.1"):
     def api_traverse(name: str):
         return live_call(name, live.traversal_png)
 
+    @app.post("/api/runs/<name>/style-mix")
+    def api_style_mix(name: str):
+        return live_call(name, live.style_mix_png)
+
     return app
 
 

@@ -1,6 +1,7 @@
 """The web app's live controls on a trained model: samples with a seed and the model's own sampling options
 (temperature, truncation, a diffusion model's sampler and steps, ...), a class for conditional models, a point
-on an interpolation between two latent draws, one latent dimension set to a value. Models load through the
+on an interpolation between two latent draws, one latent dimension set to a value, and style mixing for
+style-based generators. Models load through the
 project's safe loader (``runs.load_run``: safetensors and JSON) and stay cached until their run commits a newer
 checkpoint."""
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..viz.grids import grid_png
 
 MAX_SAMPLES = 64
 ROW = 8  # images per interpolation / traversal row
+MIX_ROWS, MIX_COLS = 3, 5  # style-mixing sources: a 4 x 6 grid with the sources along its top and left
 
 
 def option_defaults(model: GenerativeModel) -> dict[str, Any]:
@@ -35,7 +37,8 @@ def capabilities(model: GenerativeModel) -> dict[str, Any]:
     return {"images": len(model.info.shape) == 3, "classes": int(getattr(model, "num_classes", 0) or 0),
             "options": {k: v for k, v in option_defaults(model).items()
                         if v is None or isinstance(v, (bool, int, float, str))},
-            "latent": latent, "latent_dim": latent_size(model) if latent else 0}
+            "latent": latent, "latent_dim": latent_size(model) if latent else 0,
+            "style_mixing": bool(getattr(model, "style_based", False))}
 
 
 def latent_size(model: GenerativeModel) -> int:
@@ -160,6 +163,25 @@ def traversal_png(model: GenerativeModel, request: dict[str, Any]) -> bytes:
     dim = _int(request.get("dim", 0), "dim", 0, z.shape[-1] - 1)
     z[:, dim] = _float(request.get("value", 0.0), "value", -5.0, 5.0)
     return grid_png(_render(model, _with_z(a, z)).cpu(), nrow=ROW)
+
+
+@torch.no_grad()
+def style_mix_png(model: GenerativeModel, request: dict[str, Any]) -> bytes:
+    """StyleGAN's style-mixing grid from ``seed``: MIX_ROWS row sources, MIX_COLS column sources, the cells
+    taking the ``styles`` (coarse, middle or fine) of their column; ``truncation`` psi in [0, 1] (blank: none)."""
+    from ..viz.style_mixing import RANGES, style_mix_grid
+
+    if not getattr(model, "style_based", False):
+        raise ConfigError(f"{type(model).__name__} has no per-layer styles to mix: style mixing needs a "
+                          "style-based generator (stylegan, stylegan2)")
+    seed = _int(request.get("seed", 0), "seed", 0, 2**31 - 1)
+    which = str(request.get("styles", "coarse"))
+    if which not in RANGES:
+        raise ConfigError(f"styles must be one of {', '.join(RANGES)}, got {which!r}")
+    psi = request.get("truncation")
+    psi = None if psi in (None, "") else _float(psi, "truncation", 0.0, 1.0)
+    images, nrow = style_mix_grid(model, MIX_ROWS, MIX_COLS, which, psi, torch.Generator().manual_seed(seed))
+    return grid_png(images.cpu(), nrow=nrow)
 
 
 class ModelCache:

@@ -75,6 +75,17 @@ def run(info: RunInfo, files: list[str], caps: dict[str, Any] | None, error: str
                 '<label>value <input id="value" type="range" min="-3" max="3" step="0.25" value="0"></label>'
                 '<span id="value-value">0</span><div><img class="live" id="traverse-image" alt="traversal"></div>'
                 '<p class="error" id="latent-error"></p></section>')
+        if caps.get("style_mixing"):
+            choices = "".join(f'<option value="{r}">{r}</option>' for r in ("coarse", "middle", "fine"))
+            parts.append(
+                '<section class="panel" id="style-panel"><h2>Style mixing</h2>'
+                "<p>Top row and left column: two sets of seeded draws; each cell is its row's image with the "
+                "chosen styles of its column's (coarse: pose and shape, fine: texture).</p>"
+                '<label>seed <input id="mix-seed" type="number" value="0" min="0"></label>'
+                f'<label>styles <select id="mix-styles">{choices}</select></label>'
+                '<label>truncation <input id="mix-psi" type="range" min="0" max="1" step="0.1" value="1"></label>'
+                '<span id="mix-psi-value">1</span><div><img class="live" id="mix-image" alt="style mixing"></div>'
+                '<p class="error" id="mix-error"></p></section>')
     elif caps:
         parts.append("<p>This model generates 2-D points: see its sample scatter among the files.</p>")
     links = "".join(f'<li><a href="/runs/{name}/files/{esc(f)}">{esc(f)}</a></li>' for f in files)

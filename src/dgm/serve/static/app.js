@@ -91,6 +91,20 @@ function runPage(run) {
     interp();
     traverse();
   }
+  const styles = document.getElementById("mix-styles");
+  if (styles) {
+    const psi = document.getElementById("mix-psi");
+    const seed = document.getElementById("mix-seed");
+    const mix = () => {
+      document.getElementById("mix-psi-value").textContent = psi.value;
+      call(run, "style-mix", {seed: seed.value, styles: styles.value, truncation: psi.value},
+           document.getElementById("mix-image"), document.getElementById("mix-error"));
+    };
+    styles.addEventListener("change", mix);
+    psi.addEventListener("input", mix);
+    seed.addEventListener("change", mix);
+    mix();
+  }
 }
 
 const main = document.querySelector("main");
