@@ -1,15 +1,17 @@
 """How fast `dgm serve`'s live controls answer (issue 22: within 1 s on this machine for the VAE and DCGAN
-presets). Each model is the README figure's network (configs/vae_mnist_15m.yaml, configs/gan_dcgan_mnist.yaml),
+presets). Each model is the README figure's network (configs/vae_mnist_15m.yaml, configs/gan_dcgan_mnist.yaml;
+beyond the target, issue 18's StyleGAN2 at 32x32, configs/gan32_fashion_mnist_60m.yaml, for its style mixing),
 trained for a few steps only (the time to answer depends on the network, not on how well it is trained):
 
     dgm train vae --config configs/vae_mnist_15m.yaml --steps 20 --threads 2 --no-progress --out RUNS/vae
     dgm train dcgan --config configs/gan_dcgan_mnist.yaml --steps 20 --threads 2 --no-progress --out RUNS/dcgan
+    dgm train stylegan2 --config configs/gan32_fashion_mnist_60m.yaml --steps 20 ... --out RUNS/stylegan2
     dgm serve RUNS                                   # then each control, over a real socket, as the page calls it
 
 Per control (samples at n = 16 and the page's maximum 64, with a temperature or truncation; an interpolation
-slider position; a traversal value): the first answer (it loads the model) and --repeats more with fresh seeds,
+slider position; a traversal value; StyleGAN2's style-mixing grid): the first answer (it loads the model) and --repeats more with fresh seeds,
 their median, 95th percentile and maximum in ms, round trip included (JSON, PNG encoding, base64). The figure is
-the slowest control's 95th percentile; target 1000 ms.
+the slowest VAE or DCGAN control's 95th percentile; target 1000 ms (StyleGAN2's controls are reported beside it).
 
     PYTHONPATH=src python3 benchmarks/serve_latency.py [--repeats 30] [--no-record]
 """
@@ -29,7 +31,9 @@ import cli_run
 
 from dgm.serve.app import make_server
 
-MODELS = {"vae": "configs/vae_mnist_15m.yaml", "dcgan": "configs/gan_dcgan_mnist.yaml"}
+MODELS = {"vae": "configs/vae_mnist_15m.yaml", "dcgan": "configs/gan_dcgan_mnist.yaml",
+          "stylegan2": "configs/gan32_fashion_mnist_60m.yaml"}
+TARGET_MODELS = ("vae", "dcgan")  # the issue's 1 s promise is for these presets
 CONTROLS = {  # what the page sends for each control; {seed} and {i} vary per request
     "vae": {"sample n=16": ("sample", {"n": 16, "options": {"temperature": "0.8"}}),
             "sample n=64": ("sample", {"n": 64}),
@@ -39,6 +43,10 @@ CONTROLS = {  # what the page sends for each control; {seed} and {i} vary per re
               "sample n=64": ("sample", {"n": 64}),
               "interpolate": ("interpolate", {"t": "{t}"}),
               "traverse": ("traverse", {"dim": "{dim}", "value": "1.5"})},
+    "stylegan2": {"sample n=16": ("sample", {"n": 16, "options": {"truncation": "0.7"}}),
+                  "sample n=64": ("sample", {"n": 64}),
+                  "interpolate": ("interpolate", {"t": "{t}"}),
+                  "style-mix": ("style-mix", {"styles": "{styles}", "truncation": "0.7"})},
 }
 
 
@@ -63,6 +71,8 @@ def fill(template: dict, i: int) -> dict:
             v = str(round((i % 21) * 0.05, 2))
         elif v == "{dim}":
             v = str(i % 8)
+        elif v == "{styles}":
+            v = ("coarse", "middle", "fine")[i % 3]
         out[k] = v
     return {**out, "seed": i}
 
@@ -99,14 +109,14 @@ def main(argv=None) -> int:
                 print(f"{name} {control}: {results[f'{name} {control}']}", flush=True)
     finally:
         srv.shutdown()
-    slowest = max(results, key=lambda k: results[k]["p95_ms"])
+    slowest = max((k for k in results if k.split()[0] in TARGET_MODELS), key=lambda k: results[k]["p95_ms"])
     value = results[slowest]["p95_ms"]
     record = {
         "benchmark": "serve_latency", "metric": "slowest_control_p95_ms", "value": value, "target": 1000.0,
         "meets_target": value <= 1000.0, "lower_is_better": True,
         "variant": f"dgm serve live controls, VAE and DCGAN figure networks, {args.repeats} requests each "
                    f"(slowest: {slowest})",
-        "controls": results, "slowest": slowest,
+        "controls": results, "slowest": slowest, "target_models": list(TARGET_MODELS),
         "first_request_note": "first_ms includes loading the model from its checkpoint (cached afterwards)",
         "models": MODELS, "train_steps": args.steps,
         "command": "; ".join(commands) + "; dgm serve RUNS (requests from benchmarks/serve_latency.py)",
