@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from ..runs import (check_config_unedited, create_model, load_data, load_validat
                     set_aside_later_checkpoints, write_run_config)
 from ..train import TrainConfig, Trainer, read_checkpoint, seed_everything
 from ..train.checkpoint import check_run_checkpoint, clean_stale, committed
+from ..train.distributed import World
 from ..train.run_lock import RunLock
 from ..train.schedule import parse_duration
 from .common import add_data_dir, add_device, positive_float, positive_int, split_sections
@@ -135,6 +137,15 @@ def make_deterministic() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dgm train`, on one process or on each of torchrun's (rank 0 locks the run and writes its files)."""
+    world = World.from_environment(getattr(args, "device", None) or "auto")
+    try:
+        return run_in(args, world)
+    finally:
+        world.close()
+
+
+def run_in(args: argparse.Namespace, world: World) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.deterministic:
@@ -148,17 +159,20 @@ def run(args: argparse.Namespace) -> int:
         data_name = requested_values(args)[2].get("name", DEFAULT_DATA)
         if args.autoencoder:  # runs/code-prior-<autoencoder run>-<time>
             data_name = Path(args.autoencoder).resolve().name
-        ckpt, run_dir = None, Path(args.out) if args.out else new_run_dir(args.model, data_name)
-    with RunLock(run_dir):  # the run directory is this process's until it exits
-        removed = clean_stale(run_dir / "checkpoints")  # leftovers of a killed save never block a restart
-        if removed:
-            log.info("removed %d unfinished checkpoint save(s) in %s", removed, run_dir / "checkpoints")
+        ckpt, run_dir = None, Path(args.out) if args.out else world.broadcast_object(new_run_dir(args.model, data_name))
+    # the run directory is this process's (rank 0's, for torchrun's processes) until it exits
+    with RunLock(run_dir) if world.is_main else contextlib.nullcontext():
+        if world.is_main:
+            removed = clean_stale(run_dir / "checkpoints")  # leftovers of a killed save never block a restart
+            if removed:
+                log.info("removed %d unfinished checkpoint save(s) in %s", removed, run_dir / "checkpoints")
+        world.barrier()  # the others look for checkpoints once rank 0 has cleaned up
         if args.resume == "auto":
             if committed(run_dir / "checkpoints"):
                 ckpt = read_checkpoint(run_dir)
             else:
                 log.info("no checkpoint in %s, starting fresh", run_dir)
-        return train(args, ckpt, run_dir)
+        return train(args, ckpt, run_dir, world)
 
 
 def run_dir_of(step_dir: Path) -> Path:
@@ -169,7 +183,7 @@ def run_dir_of(step_dir: Path) -> Path:
     raise ConfigError(f"{step_dir} is not inside a run's checkpoints/ folder; pass --out DIR for the continued run")
 
 
-def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
+def train(args: argparse.Namespace, ckpt, run_dir: Path, world: World | None = None) -> int:
     """Build the model and trainer (resuming ``ckpt`` when given), train into ``run_dir`` (locked by the caller)."""
     if ckpt is not None:
         check_run_checkpoint(ckpt)
@@ -233,10 +247,11 @@ def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
     if ckpt is None and committed(run_dir / "checkpoints"):
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} (or --resume auto) to continue "
                           "it, or another --out")
-    if ckpt is not None and ckpt.path.parent == run_dir / "checkpoints":
+    world = world or World()
+    if ckpt is not None and ckpt.path.parent == run_dir / "checkpoints" and world.is_main:
         set_aside_later_checkpoints(run_dir, int(ckpt.train_state["step"]))
     trainer = Trainer(model, data, train_cfg, run_dir=run_dir, model_name=name, progress=not args.no_progress,
-                      data_options=data_options, val_data=val_data)
+                      data_options=data_options, val_data=val_data, world=world)
     if ckpt is not None:
         trainer.load_state(ckpt)
         log.info("resumed %s at step %d", ckpt.path, trainer.step)
@@ -244,14 +259,20 @@ def train(args: argparse.Namespace, ckpt, run_dir: Path) -> int:
                 "resolved": {"precision": trainer.precision, "train_size": len(data),
                              **({"skipped_bad_images": skipped} if skipped else {}),
                              **({"validation": f"{val_data.info.split} ({len(val_data)})"} if val_data else {})}}
+    if world.distributed:
+        resolved["resolved"]["processes"] = {"world_size": world.size, "backend": world.backend,
+                                             "global_batch": trainer.global_batch}
     if changed:
         resolved["resumed_with_changes"] = {k: list(map(plain_value, v)) for k, v in changed.items()}
-    write_run_config(run_dir, resolved)
+    if world.is_main:
+        write_run_config(run_dir, resolved)
     if trainer.done():
         log.info("nothing to do: the run is already at step %d (%.0f training seconds); raise --steps or "
                  "--time-budget to continue it", trainer.step, trainer.clock.seconds())
         return 0
     final = trainer.fit()
+    if not world.is_main:
+        return 0
     summary = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
     why = f", time budget {train_cfg.time_budget_s:g} s spent" if trainer.stopped_by_budget else ""
     print(f"trained {name} on {data_name} for {trainer.step} steps in {trainer.clock.seconds():.0f} s{why} "

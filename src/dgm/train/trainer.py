@@ -1,6 +1,6 @@
 """One training loop for every model: steps, epochs or a time budget, optimizer groups and update schedules,
 learning-rate schedules, the NaN guard, EMA, callbacks (progress, logs, sample grids, periodic validation,
-checkpoints), signals and exact resume."""
+checkpoints), signals, exact resume, and data-parallel processes under torchrun (``distributed``)."""
 from __future__ import annotations
 
 import contextlib
@@ -27,6 +27,7 @@ from .config import TrainConfig
 from .ema import EMA
 from .optim import build_optimizers
 from .device import flush_denormals, resolve_device
+from .distributed import World, noise_for
 from .precision import resolve_precision
 from .schedule import TrainClock, lr_factor, schedule_by_time
 from .signals import StopRequest
@@ -48,8 +49,13 @@ class Trainer:
     def __init__(self, model: GenerativeModel, data: ImageDataset, config: TrainConfig | None = None,
                  run_dir: str | Path | None = None, model_name: str | None = None,
                  callbacks: Iterable[Callback] | None = None, progress: bool = True,
-                 data_options: dict[str, Any] | None = None, val_data: ImageDataset | None = None, **overrides):
+                 data_options: dict[str, Any] | None = None, val_data: ImageDataset | None = None,
+                 world: World | None = None, **overrides):
         self.config = config or TrainConfig(**{**model.default_train, **overrides})
+        # data-parallel processes: batch_size is each one's, the global batch world.size times that; rank 0
+        # alone runs the default callbacks (progress, logs, grids, validation, checkpoints)
+        self.world = world or World()
+        self._agreed_spent: bool | None = None  # the time budget as all ranks agreed at the last step
         self.model, self.data, self.val_data = model, data, val_data
         self.device = resolve_device(self.config.device)
         model.to(self.device)  # in place, before the optimizers and the EMA copy are made
@@ -74,7 +80,10 @@ class Trainer:
         self.nonfinite_consecutive = self.nonfinite_total = 0
         self.started_fresh = True
         self._loss = torch.compile(model.loss) if self.config.compile else model.loss
-        self.callbacks = list(callbacks) if callbacks is not None else default_callbacks(self, progress)
+        if callbacks is not None:
+            self.callbacks = list(callbacks)
+        else:
+            self.callbacks = default_callbacks(self, progress) if self.world.is_main else []
         self._check_phases()
         # semi-supervised models learn labels from a fixed subset only (their main batches come unlabelled)
         per_class = int(getattr(model, "labels_per_class", 0) or 0)
@@ -87,8 +96,13 @@ class Trainer:
 
     # --- sizes ------------------------------------------------------------------------------
     @property
+    def global_batch(self) -> int:
+        """Samples per step over all processes (batch_size on one)."""
+        return self.config.batch_size * self.world.size
+
+    @property
     def steps_per_epoch(self) -> int:
-        return max(1, len(self.data) // self.config.batch_size)
+        return max(1, len(self.data) // self.global_batch)
 
     @property
     def total_steps(self) -> int:
@@ -105,8 +119,20 @@ class Trainer:
         return self.total_steps != sys.maxsize
 
     def budget_spent(self) -> bool:
+        """The time budget is spent (on several processes: as they agreed at the end of the last step)."""
+        if self.world.distributed and self._agreed_spent is not None:
+            return self._agreed_spent
         b = self.config.time_budget_s
         return b is not None and self.clock.seconds() >= b
+
+    def _agree(self, stop: StopRequest) -> bool:
+        """Several processes: agree on the time budget and on a stop signal (any rank's); returns whether to stop
+        on a signal."""
+        signalled = stop.signum is not None
+        if self.world.distributed:
+            self._agreed_spent = None
+            self._agreed_spent, signalled = self.world.any([self.budget_spent(), signalled], self.device)
+        return signalled
 
     def done(self) -> bool:
         """True when the step limit is reached or the time budget is spent."""
@@ -157,25 +183,34 @@ class Trainer:
     # --- the loop ---------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
         """Train up to ``total_steps``; returns the last logged values."""
-        if len(self.data) < self.config.batch_size:
+        if len(self.data) < self.global_batch:
             from ..errors import DataError
 
-            raise DataError(f"dataset has {len(self.data)} samples < batch_size {self.config.batch_size}; "
+            over = f" x {self.world.size} processes" if self.world.distributed else ""
+            raise DataError(f"dataset has {len(self.data)} samples < batch_size {self.config.batch_size}{over}; "
                             "lower --batch-size")
         self.model.train()
-        batches = iterate_batches(self.data, self.config.batch_size, self.config.seed, self.epoch, self.batch_in_epoch)
+        self.world.broadcast_module(self.model)
+        if self.ema is not None:
+            self.world.broadcast_module(self.ema.model)
+        batches = iterate_batches(self.data, self.global_batch, self.config.seed, self.epoch, self.batch_in_epoch)
         for cb in self.callbacks:
             cb.on_fit_start(self)
         logs: dict[str, Any] = {}
         self.clock.start()
         try:
             with StopRequest() as stop, flush_denormals(self.device):
+                self._agree(stop)
                 while not self.done():
                     epoch, b, x, y = next(batches)
                     if self.config.hflip and x.dim() == 4:
                         x = random_hflip(x, self.data_generator)
-                    # transformed on the CPU with the seeded generator (identical batches on every device)
-                    x = self.model.prepare(x, self.data_generator, True).to(self.device, non_blocking=True)
+                    # transformed on the CPU with the seeded generator (identical batches on every device); on
+                    # several processes each prepares the global batch (the generator stays in step) and keeps
+                    # its rows
+                    x = self.world.shard(self.model.prepare(x, self.data_generator, True))
+                    x = x.to(self.device, non_blocking=True)
+                    y = self.world.shard(y)
                     y = y.to(self.device, non_blocking=True) if y is not None else None
                     if self.config.channels_last and x.dim() == 4:
                         x = x.contiguous(memory_format=torch.channels_last)
@@ -185,20 +220,25 @@ class Trainer:
                         xl = self.model.prepare(xl, self.data_generator, True).to(self.device, non_blocking=True)
                         batch = Batch(x, None, self.step, labelled=(xl, yl.to(self.device, non_blocking=True)))
                     self.apply_lr()
-                    logs = self.train_step(batch)
+                    with noise_for(self.world, self.config.batch_size):
+                        logs = self.train_step(batch)
+                    logs = self.world.mean(logs)
                     self.step += 1
                     self.epoch, self.batch_in_epoch = epoch, b + 1
                     for cb in self.callbacks:
                         cb.on_step_end(self, logs)
-                    if stop.signum is not None:
-                        path = self.save_checkpoint()
-                        raise Interrupted(f"stopped by signal {stop.signum} at step {self.step}; "
-                                          f"checkpoint saved to {path}", stop.exit_code)
+                    if self._agree(stop):
+                        path = self.save_checkpoint() if self.world.is_main else self.run_dir
+                        self.world.barrier()  # no rank exits (and makes torchrun stop the others) before the save
+                        signum = stop.signum or 15
+                        raise Interrupted(f"stopped by signal {signum} at step {self.step}; "
+                                          f"checkpoint saved to {path}", 128 + signum)
             self.stopped_by_budget = self.budget_spent() and self.step < self.total_steps
             if self.stopped_by_budget:
                 log.info("time budget of %g s spent at step %d", self.config.time_budget_s, self.step)
             for cb in self.callbacks:
                 cb.on_fit_end(self)
+            self.world.barrier()  # rank 0's final checkpoint is committed before any rank returns
         finally:
             self.clock.stop()
             for cb in self.callbacks:
@@ -225,6 +265,7 @@ class Trainer:
             ok = self._check_finite(out, group)
             if ok:
                 out["loss"].backward()
+                self._average_gradients(group)
                 ok = self._clip_and_check(group)
             if ok:
                 self.optimizers[group].step()
@@ -250,11 +291,20 @@ class Trainer:
 
     def _check_finite(self, out: dict[str, torch.Tensor], group: str) -> bool:
         values = torch.stack([v.detach().float().reshape(()) for v in out.values()])
-        if bool(torch.isfinite(values).all()):
-            return True
-        bad = [k for k, v in out.items() if not bool(torch.isfinite(v.detach()).all())]
-        self._skip(group, f"non-finite {', '.join(bad)}")
-        return False
+        ok = bool(torch.isfinite(values).all())
+        if not self._agreed_ok(ok):
+            bad = [k for k, v in out.items() if not bool(torch.isfinite(v.detach()).all())]
+            self._skip(group, f"non-finite {', '.join(bad)}" if bad else "a non-finite loss on another process")
+            return False
+        return True
+
+    def _agreed_ok(self, ok: bool) -> bool:
+        """``ok`` on every process (one process: ``ok``)."""
+        return not self.world.any([not ok], self.device)[0]
+
+    def _average_gradients(self, group: str) -> None:
+        if self.world.distributed and group in self.optimizers:
+            self.world.average_gradients([p for g in self.optimizers[group].param_groups for p in g["params"]])
 
     def _clip_and_check(self, group: str) -> bool:
         params = [p for g in self.optimizers[group].param_groups for p in g["params"] if p.grad is not None]
@@ -306,6 +356,7 @@ class Trainer:
         rng_t, rng_m = capture_rng(self.data_generator)
         tensors.update(rng_t)
         state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                 "world_size": self.world.size, "global_batch": self.global_batch,
                  "nonfinite_total": self.nonfinite_total, "rng": rng_m,
                  "train_seconds": self.clock.seconds(), "best": self.best,
                  "model_state": self.model.extra_checkpoint_state(), **meta}
@@ -336,6 +387,17 @@ class Trainer:
         self.model.load_extra_checkpoint_state(st.get("model_state") or {})
         restore_rng(self.data_generator, ckpt.train_tensors, st.get("rng", {}))
         self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
+        saved_world = int(st.get("world_size", 1))
+        saved_batch = int(st.get("global_batch", ckpt.config.get("train", {}).get("batch_size", self.global_batch)))
+        if saved_world != self.world.size or saved_batch != self.global_batch:
+            # the position in the epoch is kept in samples: the next batch starts at the first sample not seen
+            # at the old global batch, rounded down to a whole new batch (at most one batch is seen twice)
+            self.batch_in_epoch = self.batch_in_epoch * saved_batch // self.global_batch
+            if saved_world != self.world.size:
+                log.warning("resuming a run trained on %d process(es) on %d: the global batch changes from %d to "
+                            "%d samples; the data continues at the same epoch and sample position, the random "
+                            "streams from the checkpoint", saved_world, self.world.size, saved_batch,
+                            self.global_batch)
         self.nonfinite_total = st.get("nonfinite_total", 0)
         # a time-budgeted run continues its budget and schedule from the training seconds it had recorded
         self.clock = TrainClock(float(st.get("train_seconds", 0.0)))
@@ -378,9 +440,14 @@ class ManualContext:
         if group not in self.trainer.optimizers:
             if group not in self.trainer.model.optimizer_groups():
                 self.optimizer(group)  # an unknown group: raises, naming the known ones
-            ok = group not in self._skip_groups
+            ok = self.trainer._agreed_ok(group not in self._skip_groups)
         else:
-            ok = group not in self._skip_groups and self.trainer._clip_and_check(group)
+            ok = self.trainer._agreed_ok(group not in self._skip_groups)
+            if ok:
+                self.trainer._average_gradients(group)
+            elif group not in self._skip_groups:
+                self.trainer._skip(group, "a non-finite loss on another process")
+            ok = ok and self.trainer._clip_and_check(group)
             if ok:
                 self.trainer.optimizers[group].step()
                 self.trainer.model.after_optimizer_step(group)
