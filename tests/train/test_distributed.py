@@ -66,6 +66,23 @@ def test_a_gans_two_players_with_a_gradient_penalty(tmp_path):
     assert max_difference(weights(tmp_path / "one", 12), weights(tmp_path / "two", 12)) < 1e-5
 
 
+def test_batch_norm_over_the_global_batch(tmp_path):
+    """DCGAN has batch norm in both players: with train.sync_batchnorm its statistics are the global batch's and
+    two processes match one; without, each process normalises its shard (and is told so). In fp32 with SGD:
+    batch norm makes some weight gradients zero up to rounding, and Adam's first steps (g / (|g| + eps)) turn
+    that rounding into steps of +-lr, so Adam runs agree only to about lr whichever way they are split."""
+    dcgan = ["dcgan", "--data", "mnist-10k", "--set", "model.channels=8", "--set", "model.latent_dim=8", "--seed",
+             "2", "--steps", "6", "--set", "train.precision=fp32", "--set", "train.optimizer=sgd", "--lr", "0.01"]
+    dgm(["train", *dcgan, "--batch-size", "16", "--out", str(tmp_path / "one")])
+    dgm(["train", *dcgan, "--batch-size", "8", "--set", "train.sync_batchnorm=true", "--out",
+         str(tmp_path / "sync")], processes=2)
+    apart = dgm(["train", *dcgan, "--batch-size", "8", "--out", str(tmp_path / "apart")], processes=2)
+    one = weights(tmp_path / "one", 6)
+    assert max_difference(one, weights(tmp_path / "sync", 6)) < 1e-5
+    assert max_difference(one, weights(tmp_path / "apart", 6)) > 1e-2
+    assert "set train.sync_batchnorm=true" in apart.stderr
+
+
 def test_stop_and_resume_on_two_processes_is_bit_exact_and_one_process_continues(tmp_path):
     run, whole = tmp_path / "run", tmp_path / "whole"
     dgm(["train", *VAE, "--steps", "16", "--batch-size", "8", "--out", str(whole)], processes=2)

@@ -45,6 +45,7 @@ class TrainConfig:
     channels_last: bool = False  # channels-last weights and batches: oneDNN's native conv layout (pairs with bf16)
     compile: bool = False  # torch.compile the model's loss (measure per model: not always faster on CPU)
     hflip: bool = False  # random horizontal flips of training images
+    sync_batchnorm: bool = False  # several processes (torchrun): batch norm over the global batch, not each shard
     seed: int = 0
     log_every: int = 100
     sample_every: int = 0  # 0: only the final grid

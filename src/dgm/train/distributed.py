@@ -153,6 +153,75 @@ class World:
         return torch.device(device) if self.backend != "nccl" else torch.device("cuda", torch.cuda.current_device())
 
 
+# --- batch norm over the global batch ---------------------------------------------------------
+class _SumOverRanks(torch.autograd.Function):
+    """y = the sum over ranks of x; the gradient of each rank's x is the sum over ranks of the gradients of y
+    (every rank's loss depends on every rank's x through y)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        g = grad.clone()
+        dist.all_reduce(g)
+        return g
+
+
+class GlobalBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """Batch norm whose training statistics are those of the global batch over all ranks (one all-reduce of
+    per-channel sums, sums of squares and the count, differentiable), for any input (N, C, *); torch's
+    SyncBatchNorm does the same on GPUs only. Same parameters and buffers as BatchNorm1d/2d/3d, so checkpoints
+    are interchangeable; one process, or eval mode, is plain batch norm."""
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"batch norm expects (N, C, ...) input, got shape {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        self._check_input_dim(x)
+        c, dims = x.shape[1], [0, *range(2, x.dim())]
+        xd = x.double()  # sums of many products: in float64, then the statistics back in x's precision
+        local = torch.cat([xd.sum(dims), (xd * xd).sum(dims), xd.new_tensor([x.numel() // c])])
+        total = _SumOverRanks.apply(local)
+        n = total[-1]
+        mean = total[:c] / n
+        var = (total[c:2 * c] / n - mean * mean).clamp_min(0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), m)
+                self.running_var.lerp_((var * n / (n - 1).clamp_min(1)).to(self.running_var.dtype), m)
+        shape = [1, c] + [1] * (x.dim() - 2)
+        y = (x - mean.to(x.dtype).view(shape)) * torch.rsqrt(var.to(x.dtype).view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def global_batchnorm(module: torch.nn.Module) -> int:
+    """Turn every BatchNorm1d/2d/3d inside ``module`` into a GlobalBatchNorm in place, keeping its parameter
+    and buffer objects (an optimizer built before still holds them); returns how many."""
+    plain = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+    count = 0
+    for m in module.modules():
+        if type(m) in plain:
+            m.__class__ = GlobalBatchNorm
+            count += 1
+    return count
+
+
+def has_batchnorm(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(m, GlobalBatchNorm)
+               for m in module.modules())
+
+
 # --- per-rank noise ---------------------------------------------------------------------------
 _SHAPED = {torch.randn, torch.rand, torch.randint}  # the shape is an argument
 _LIKE = {torch.randn_like, torch.rand_like, torch.randint_like}  # the shape is a tensor's

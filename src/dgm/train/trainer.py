@@ -27,7 +27,7 @@ from .config import TrainConfig
 from .ema import EMA
 from .optim import build_optimizers
 from .device import flush_denormals, resolve_device
-from .distributed import World, noise_for
+from .distributed import World, global_batchnorm, has_batchnorm, noise_for
 from .precision import resolve_precision
 from .schedule import TrainClock, lr_factor, schedule_by_time
 from .signals import StopRequest
@@ -57,6 +57,12 @@ class Trainer:
         self.world = world or World()
         self._agreed_spent: bool | None = None  # the time budget as all ranks agreed at the last step
         self.model, self.data, self.val_data = model, data, val_data
+        if self.world.distributed and self.config.sync_batchnorm:
+            global_batchnorm(model)
+        elif self.world.distributed and has_batchnorm(model) and self.world.is_main:
+            log.warning("%s has batch norm: each of the %d processes normalises its own %d samples (set "
+                        "train.sync_batchnorm=true for the statistics of the global batch)", type(model).__name__,
+                        self.world.size, self.config.batch_size)
         self.device = resolve_device(self.config.device)
         model.to(self.device)  # in place, before the optimizers and the EMA copy are made
         self.precision = resolve_precision(self.config.precision, self.device.type)
