@@ -32,6 +32,12 @@ class DivergenceError(DgmError):
     exit_code = 5
 
 
+class DistributedError(DgmError):
+    """A data-parallel process lost the others (one died, or a collective timed out) (exit 6)."""
+
+    exit_code = 6
+
+
 class Interrupted(DgmError):
     """Training stopped by SIGINT (exit 130) or SIGTERM (exit 143) after committing a checkpoint."""
 

@@ -94,6 +94,48 @@ def test_stop_and_resume_on_two_processes_is_bit_exact_and_one_process_continues
     assert (run / "checkpoints" / "step-20").is_dir()
 
 
+def test_a_lost_process_stops_the_other_with_one_line_and_checkpoints_stay_whole(tmp_path):
+    """Two processes started as another node's launcher would (the environment only, no torchrun agent to kill
+    the survivor): SIGKILL rank 1 once a checkpoint is committed; rank 0 exits 6 within 60 s with one line."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = tmp_path / "run"
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "DGM_DIST_TIMEOUT_S": "60", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank)}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "dgm", "train", *VAE, "--steps", "1000000", "--batch-size", "8", "--no-progress",
+             "--threads", "1", "--set", "train.checkpoint_every=20", "--out", str(run)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        deadline = time.monotonic() + 240
+        while not (run / "checkpoints" / "latest.json").exists():
+            assert time.monotonic() < deadline and procs[0].poll() is None, procs[0].communicate()[1][-2000:]
+            time.sleep(0.2)
+        procs[1].send_signal(signal.SIGKILL)
+        t0 = time.monotonic()
+        _, err = procs[0].communicate(timeout=60)
+        assert time.monotonic() - t0 < 60
+    finally:
+        for p in procs:
+            p.kill()
+    assert procs[0].returncode == 6
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "process 0 of 2 lost the others" in lines[0] and "Traceback" not in err
+    from dgm.train.checkpoint import committed, read_checkpoint
+
+    steps = committed(run / "checkpoints")
+    assert steps and sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(
+        ["latest.json", *(p.name for p in steps)])
+    assert read_checkpoint(run).train_state["step"] % 20 == 0
+
+
 def test_sharded_draws_are_one_process_rows_and_other_draws_differ_per_rank():
     """Rank r of 2 with batch 4 draws rows 4r..4r+3 of what one process draws for batch 8, leaves every stream
     where one process leaves it for shaped draws, and gets its own numbers for the others."""

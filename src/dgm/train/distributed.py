@@ -22,9 +22,11 @@ double backward (gradient penalties, path length), which the wrapper's hooks do 
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -32,7 +34,7 @@ import torch
 import torch.distributed as dist
 from torch.overrides import TorchFunctionMode
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DistributedError
 
 log = logging.getLogger("dgm.train")
 
@@ -80,19 +82,36 @@ class World:
 
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
-            dist.destroy_process_group()
+            try:
+                dist.destroy_process_group()
+            except RuntimeError:  # the group is already broken (a lost rank): nothing left to release
+                pass
+
+    @contextlib.contextmanager
+    def talking(self, what: str):
+        """Collectives of this block: a lost rank or a timeout becomes one DistributedError line."""
+        try:
+            yield
+        except RuntimeError as e:
+            text = re.sub(r"^\[[^\]]*\]\s*", "", str(e).strip())  # gloo's source location first
+            first = text.splitlines()[0][:160] if text else type(e).__name__
+            raise DistributedError(
+                f"process {self.rank} of {self.size} lost the others during {what} ({first}); the run's last "
+                "committed checkpoint is intact: rerun the same torchrun command with --resume RUN") from None
 
     # --- collectives (no-ops on one process) -------------------------------------------------
     def barrier(self) -> None:
         if self.distributed:
-            dist.barrier()
+            with self.talking("a barrier"):
+                dist.barrier()
 
     def broadcast_object(self, obj: Any) -> Any:
         """Rank 0's ``obj`` (picklable) on every rank."""
         if not self.distributed:
             return obj
         box = [obj]
-        dist.broadcast_object_list(box, 0)
+        with self.talking("a broadcast"):
+            dist.broadcast_object_list(box, 0)
         return box[0]
 
     def any(self, flags: Iterable[bool], device: torch.device | str = "cpu") -> list[bool]:
@@ -101,7 +120,8 @@ class World:
         if not self.distributed:
             return flags
         t = torch.tensor([float(f) for f in flags], device=self._device(device))
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        with self.talking("agreeing on a step"):
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return [bool(v) for v in t.tolist()]
 
     def mean(self, logs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -110,7 +130,8 @@ class World:
             return logs
         keys = list(logs)
         t = torch.stack([logs[k].detach().float().reshape(()) for k in keys])
-        dist.all_reduce(t)
+        with self.talking("averaging the logs"):
+            dist.all_reduce(t)
         t /= self.size
         return dict(zip(keys, t.unbind()))
 
@@ -122,7 +143,8 @@ class World:
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         present = torch.tensor([float(p.grad is not None) for p in params], device=params[0].device)
         flat = torch.cat([g.reshape(-1).float() for g in grads] + [present])
-        dist.all_reduce(flat)
+        with self.talking("averaging gradients"):
+            dist.all_reduce(flat)
         flat[:-len(params)] /= self.size
         offset, present = 0, flat[-len(params):].tolist()
         for p, g, there in zip(params, grads, present):
@@ -139,8 +161,9 @@ class World:
         sure, as DistributedDataParallel does)."""
         if not self.distributed:
             return
-        for t in [*module.parameters(), *module.buffers()]:
-            dist.broadcast(t.data, 0)
+        with self.talking("sharing the initial weights"):
+            for t in [*module.parameters(), *module.buffers()]:
+                dist.broadcast(t.data, 0)
 
     def shard(self, x: torch.Tensor | None) -> torch.Tensor | None:
         """This rank's rows of a global batch (size * B rows)."""
