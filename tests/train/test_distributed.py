@@ -136,6 +136,30 @@ def test_a_lost_process_stops_the_other_with_one_line_and_checkpoints_stay_whole
     assert read_checkpoint(run).train_state["step"] % 20 == 0
 
 
+def test_two_torchrun_nodes_on_localhost_train_and_checkpoint(tmp_path):
+    """Two torchrun agents, one process each, meeting through a c10d rendezvous on 127.0.0.1 (--nnodes 2)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DGM_DIST_TIMEOUT_S": "60"}
+    run = tmp_path / "run"
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+         "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "dgm-test",
+         "-m", "dgm", "train", *VAE, "--steps", "6", "--batch-size", "8", "--no-progress", "--threads", "1",
+         "--out", str(run)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)]
+    outs = [n.communicate(timeout=300) for n in nodes]
+    assert [n.returncode for n in nodes] == [0, 0], [o[1][-2000:] for o in outs]
+    assert sum(o[0].count("trained vae") for o in outs) == 1
+    import yaml
+
+    assert yaml.safe_load((run / "config.yaml").read_text())["resolved"]["processes"]["world_size"] == 2
+    assert (run / "checkpoints" / "step-6" / "manifest.json").is_file()
+
+
 def test_sharded_draws_are_one_process_rows_and_other_draws_differ_per_rank():
     """Rank r of 2 with batch 4 draws rows 4r..4r+3 of what one process draws for batch 8, leaves every stream
     where one process leaves it for shaped draws, and gets its own numbers for the others."""
