@@ -61,7 +61,7 @@ class ProgressBar(Callback):
         return min(int(trainer.clock.seconds()), self.bar.total) if self.by_time else trainer.step
 
     def on_step_end(self, trainer, logs):
-        self.speed.add(trainer.config.batch_size)
+        self.speed.add(trainer.global_batch)
         if trainer.step % self.every == 0 or trainer.done():
             post = {k: f"{float(v):.4g}" for k, v in list(logs.items())[:4]}
             post.update({k: f"{v:.4g}" for k, v in trainer.last_eval.items()})
@@ -108,7 +108,7 @@ class MetricsLogger(Callback):
         for k, v in logs.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
         self.count += 1
-        self.speed.add(trainer.config.batch_size)
+        self.speed.add(trainer.global_batch)
         if trainer.step % self.every == 0 or trainer.done():
             self.flush(trainer)
 
