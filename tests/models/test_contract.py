@@ -96,7 +96,7 @@ def growth_only(model) -> set[int]:
     the blocks above the current one): legitimately without gradient at a given step."""
     from dgm.models.gan.progan_nets import ProGANGenerator, ProGANTrunk
 
-    nets = [m for m in model.modules() if isinstance(m, (ProGANGenerator, ProGANTrunk))]
+    nets = [m for m in model.modules() if isinstance(m, (ProGANGenerator, ProGANTrunk)) and getattr(m, "growing", True)]
     return {id(p) for net in nets for part in ("to_rgb", "from_rgb", "blocks") if hasattr(net, part)
             for p in getattr(net, part).parameters()}
 

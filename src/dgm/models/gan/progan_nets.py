@@ -99,15 +99,18 @@ class ProGANTrunk(_Growing):
     """x (B, C, H, W) [+ label maps] -> features (B, channels * H0 * W0): x average-pooled to the current
     resolution, fromRGB (1x1), per level down two 3x3 convs and 2x average pooling, then a 3x3 conv at the base
     resolution; while fading in, the first block's output is blended with fromRGB of the input pooled once more
-    (the minibatch-std trick, when on, comes after, on the features)."""
+    (the minibatch-std trick, when on, comes after, on the features). ``growing=False`` (StyleGAN's D, always at
+    full resolution): only the full resolution's fromRGB, the lower levels' slots empty (same state-dict names)."""
 
-    def __init__(self, spec: NetSpec):
+    def __init__(self, spec: NetSpec, growing: bool = True):
         c, h, w = spec.shape
         k, h0, w0 = stages(h, w)
         super().__init__(k)
         ch = spec.channels
         self.k = spec.num_classes if spec.d_concat else 0
-        self.from_rgb = nn.ModuleList(EqualizedConv2d(c + self.k, ch, 1) for _ in range(k + 1))
+        self.growing = growing
+        self.from_rgb = nn.ModuleList(EqualizedConv2d(c + self.k, ch, 1) if growing or i == k else nn.Identity()
+                                      for i in range(k + 1))
         self.blocks = nn.ModuleList(nn.ModuleList([_conv(ch, ch), _conv(ch, ch)]) for _ in range(k))
         self.base = _conv(ch, ch)
         self.out_features, self.feature_shape = ch * h0 * w0, (ch, h0, w0)

@@ -235,4 +235,4 @@ def build(spec: NetSpec) -> tuple[nn.Module, nn.Module]:
 def build_v1(spec: NetSpec) -> tuple[nn.Module, nn.Module]:
     from .progan_nets import ProGANTrunk
 
-    return StyleGANGenerator(spec), ProGANTrunk(spec)
+    return StyleGANGenerator(spec), ProGANTrunk(spec, growing=False)  # no growing: one fromRGB
