@@ -29,6 +29,13 @@ class Batch:
     # semi-supervised models (``labels_per_class`` > 0): a batch (x, y) of the fixed labelled subset; their
     # main batches then come without labels (y None)
     labelled: tuple[torch.Tensor, torch.Tensor] | None = None
+    shards: int = 1  # data-parallel processes sharing the step's global batch (this x is one of them)
+
+    @property
+    def images_seen(self) -> int:
+        """Training examples seen over all processes before this batch (step x global batch): schedules by
+        images (ProGAN's growth) use this, so they advance alike on any number of processes."""
+        return self.step * len(self.x) * self.shards
 
 
 @dataclass

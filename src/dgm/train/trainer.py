@@ -220,11 +220,12 @@ class Trainer:
                     y = y.to(self.device, non_blocking=True) if y is not None else None
                     if self.config.channels_last and x.dim() == 4:
                         x = x.contiguous(memory_format=torch.channels_last)
-                    batch = Batch(x, y, self.step)
+                    batch = Batch(x, y, self.step, shards=self.world.size)
                     if self.labelled is not None:
                         xl, yl = self.labelled.batch(self.step)
                         xl = self.model.prepare(xl, self.data_generator, True).to(self.device, non_blocking=True)
-                        batch = Batch(x, None, self.step, labelled=(xl, yl.to(self.device, non_blocking=True)))
+                        batch = Batch(x, None, self.step, labelled=(xl, yl.to(self.device, non_blocking=True)),
+                                      shards=self.world.size)
                     self.apply_lr()
                     with noise_for(self.world, self.config.batch_size):
                         logs = self.train_step(batch)

@@ -56,6 +56,12 @@ def test_training_grows_by_images_seen_and_sampling_keeps_the_last_growth(mnist6
     model.loss(Batch(x, None, step=9), "discriminator")  # evaluation does not move the growth
     assert model.generator.state() == (1, pytest.approx(0.2))
     assert model.sample(2).shape == (2, 1, 28, 28)
+    model.train()
+    model.loss(Batch(x, None, step=2), "discriminator")  # 32 images: level 0
+    assert model.generator.state() == (0, 1.0)
+    # one of two data-parallel shards of global batches of 32: 64 images seen, level 1 at alpha 0.6
+    model.loss(Batch(x, None, step=2, shards=2), "discriminator")
+    assert model.generator.state() == (1, pytest.approx(0.6)) == model.critic.trunk.state()
 
 
 def test_progan_preset_has_gp_and_drift(mnist64, tiny_gan):

@@ -141,9 +141,9 @@ class GAN(GenerativeModel):
 
     def grow(self, batch: Batch) -> None:
         """Progressive growing: set both networks' level and fade-in weight from the images seen before this
-        batch (step x batch size; a no-op for networks that do not grow)."""
+        batch (step x global batch size; a no-op for networks that do not grow)."""
         if hasattr(self.generator, "set_growth"):
-            level, alpha = growth(batch.step * len(batch.x), self.config.schedule.grow_images, self.generator.levels)
+            level, alpha = growth(batch.images_seen, self.config.schedule.grow_images, self.generator.levels)
             for net in (self.generator, self.critic.trunk):
                 net.set_growth(level, alpha)
 
