@@ -120,7 +120,7 @@ def test_style_mixing_of_a_style_based_generator(client, root):
     bad = client.post("/api/runs/style/style-mix", json={"truncation": 1.5})
     assert bad.status_code == 400 and "truncation must be in [0, 1]" in bad.get_json()["error"]
     vae = client.post("/api/runs/vae/style-mix", json={})
-    assert vae.status_code == 400 and "needs a style-based generator" in vae.get_json()["error"]
+    assert vae.status_code == 400 and "need a style-based generator" in vae.get_json()["error"]
 
 
 def test_foreign_host_is_refused(client):

@@ -168,12 +168,10 @@ def traversal_png(model: GenerativeModel, request: dict[str, Any]) -> bytes:
 @torch.no_grad()
 def style_mix_png(model: GenerativeModel, request: dict[str, Any]) -> bytes:
     """StyleGAN's style-mixing grid from ``seed``: MIX_ROWS row sources, MIX_COLS column sources, the cells
-    taking the ``styles`` (coarse, middle or fine) of their column; ``truncation`` psi in [0, 1] (blank: none)."""
+    taking the ``styles`` (coarse, middle or fine) of their column; ``truncation`` psi in [0, 1] (blank: none).
+    Other models: the grid's own ConfigError."""
     from ..viz.style_mixing import RANGES, style_mix_grid
 
-    if not getattr(model, "style_based", False):
-        raise ConfigError(f"{type(model).__name__} has no per-layer styles to mix: style mixing needs a "
-                          "style-based generator (stylegan, stylegan2)")
     seed = _int(request.get("seed", 0), "seed", 0, 2**31 - 1)
     which = str(request.get("styles", "coarse"))
     if which not in RANGES:
